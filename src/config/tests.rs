@@ -1,0 +1,161 @@
+use super::*;
+
+fn env(k: &str) -> Option<String> {
+    match k {
+        "GH_SECRET" => Some("s3cret".into()),
+        "SLACK_BOT_TOKEN" => Some("xoxb-1".into()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_str_with_env(text, Path::new("bridge.toml"), &env)
+}
+
+fn err(text: &str) -> String {
+    load(text).unwrap_err().to_string()
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[delivery]
+timeout = "3s"
+
+[sources.github]
+kind = "github"
+secret = "${GH_SECRET}"
+
+[sinks.team-slack]
+kind = "slack"
+token = "${SLACK_BOT_TOKEN}"
+
+[sinks.console]
+kind = "stdout"
+
+[[routes]]
+repos = ["acme/*"]
+events = ["push"]
+to = ["team-slack:#eng", "console", "console"]
+"#;
+
+#[test]
+fn a_good_config_loads() {
+    let c = load(GOOD).unwrap();
+    assert_eq!(c.server.listen.port(), 0);
+    assert_eq!(c.delivery.timeout, Duration::from_secs(3));
+    assert_eq!(c.delivery.max_age, Duration::from_secs(86400));
+    assert_eq!(c.sources["github"].secrets[0].expose(), "s3cret");
+    assert_eq!(c.routes.len(), 1);
+    // duplicate targets collapse
+    assert_eq!(c.routes[0].to.len(), 2);
+    assert_eq!(c.routes[0].to[0].to_string(), "team-slack:#eng");
+    assert_eq!(c.templates_dir, Path::new("./templates"));
+}
+
+#[test]
+fn secrets_never_show_in_debug() {
+    let c = load(GOOD).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("s3cret"));
+    assert!(!dbg.contains("xoxb-1"));
+}
+
+#[test]
+fn missing_variable_is_named_with_its_line() {
+    let e = err(GOOD.replace("${GH_SECRET}", "${NOPE}").as_str());
+    assert!(e.starts_with("bridge.toml:10:"), "{e}");
+    assert!(e.contains("`NOPE` is not set"), "{e}");
+}
+
+#[test]
+fn variable_defaults_apply() {
+    let c = load(&GOOD.replace("${GH_SECRET}", "${NOPE:-fallback}")).unwrap();
+    assert_eq!(c.sources["github"].secrets[0].expose(), "fallback");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let e = err(&GOOD.replace("timeout = \"3s\"", "timeout = \"3s\"\nretries = 3"));
+    assert!(e.contains("bridge.toml:7"), "{e}");
+    assert!(e.contains("retries"), "{e}");
+}
+
+#[test]
+fn route_to_missing_sink_names_the_fix() {
+    let e = err(&GOOD.replace("\"console\", \"console\"", "\"nowhere\""));
+    assert!(e.contains("routes[0].to"), "{e}");
+    assert!(e.contains("no sink named `nowhere`"), "{e}");
+    assert!(e.contains("console, team-slack"), "{e}");
+    assert!(e.contains("bridge.toml:22"), "{e}");
+}
+
+#[test]
+fn route_to_missing_source_is_refused() {
+    let e = err(&GOOD.replace("repos = [", "sources = [\"gitlab\"]\nrepos = ["));
+    assert!(e.contains("no source named `gitlab`"), "{e}");
+}
+
+#[test]
+fn bad_glob_is_refused() {
+    let e = err(&GOOD.replace("acme/*", "ac**me"));
+    assert!(e.contains("routes[0].repos"), "{e}");
+}
+
+#[test]
+fn slack_without_credentials_is_refused() {
+    let e = err(&GOOD.replace("token = \"${SLACK_BOT_TOKEN}\"", ""));
+    assert!(e.contains("sinks.team-slack"), "{e}");
+    assert!(e.contains("bot token or a webhook URL"), "{e}");
+}
+
+#[test]
+fn bot_token_target_needs_a_channel() {
+    let e = err(&GOOD.replace("team-slack:#eng", "team-slack"));
+    assert!(e.contains("needs a channel"), "{e}");
+}
+
+#[test]
+fn source_without_secret_needs_allow_unsigned() {
+    let e = err(&GOOD.replace("secret = \"${GH_SECRET}\"", ""));
+    assert!(e.contains("no secret"), "{e}");
+    assert!(e.contains("allow_unsigned"), "{e}");
+    let c = load(&GOOD.replace("secret = \"${GH_SECRET}\"", "allow_unsigned = true")).unwrap();
+    assert!(c.sources["github"].secrets.is_empty());
+}
+
+#[test]
+fn bad_listen_address_is_refused() {
+    let e = err(&GOOD.replace("127.0.0.1:0", "localhost"));
+    assert!(e.contains("server.listen"), "{e}");
+    assert!(e.contains("bridge.toml:3"), "{e}");
+}
+
+#[test]
+fn unknown_kinds_are_refused() {
+    assert!(err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\"")).contains("github | gitea") || err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\"")).contains("unknown source kind"));
+    assert!(err(&GOOD.replace("kind = \"stdout\"", "kind = \"teams\"")).contains("unknown sink kind"));
+}
+
+#[test]
+fn bad_durations_are_refused() {
+    let e = err(&GOOD.replace("\"3s\"", "\"soon\""));
+    assert!(e.contains("delivery.timeout"), "{e}");
+}
+
+#[test]
+fn several_secrets_for_rotation() {
+    let c = load(&GOOD.replace(
+        "secret = \"${GH_SECRET}\"",
+        "secrets = [\"${GH_SECRET}\", \"old\"]",
+    ))
+    .unwrap();
+    assert_eq!(c.sources["github"].secrets.len(), 2);
+}
+
+#[test]
+fn target_parsing() {
+    assert_eq!(Target::parse("a").channel, None);
+    assert_eq!(Target::parse("a:#b").channel.as_deref(), Some("#b"));
+}

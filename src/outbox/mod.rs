@@ -1,0 +1,6 @@
+//! The durable outbox: the store of accepted messages and dedup keys, and
+//! the per-channel workers that deliver them.
+
+pub mod store;
+
+pub use store::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, SqliteStore, Status, Store, StoreError};

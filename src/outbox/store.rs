@@ -1,0 +1,144 @@
+//! The outbox store: dedup keys and one row per (delivery, target), behind
+//! the [`Store`] trait, with SQLite (WAL, group commit) as the implementation.
+//!
+//! INTERFACE STUB: to be implemented.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+pub type RowId = i64;
+
+/// One delivery queue: a sink and, for bot-token sinks, a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lane {
+    pub sink: String,
+    /// Empty when the sink has a fixed channel.
+    pub channel: String,
+}
+
+/// What a delivery is, for dedup and for `hookbridge deliveries`.
+#[derive(Debug, Clone)]
+pub struct DeliveryMeta {
+    pub source: String,
+    pub delivery_id: String,
+    pub kind: String,
+    pub repo: String,
+}
+
+/// One rendered message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub lane: Lane,
+    /// The exact JSON request body to post.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored; the new row ids, in the order given.
+    Stored(Vec<RowId>),
+    /// The (source, delivery id) pair was seen within the dedup window.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Pending,
+    Sent,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Sent => "sent",
+            Status::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "pending" => Some(Status::Pending),
+            "sent" => Some(Status::Sent),
+            "dead" => Some(Status::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// One outbox row. Times are Unix milliseconds.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: RowId,
+    pub source: String,
+    pub delivery_id: String,
+    pub kind: String,
+    pub repo: String,
+    pub lane: Lane,
+    pub body: String,
+    pub status: Status,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    /// When the row was last queued (created or replayed): `max_age` counts from here.
+    pub queued_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store is closed")]
+    Closed,
+    #[error("store is busy: {0}")]
+    Busy(String),
+    #[error("store schema version {found} is newer than this binary knows ({known}); upgrade hookbridge")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("store: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Atomically: if (source, delivery_id) was seen in the last 7 days,
+    /// `Duplicate`; else record it and insert one pending row per message.
+    /// Returns only after the transaction is durable. Concurrent calls share
+    /// one commit.
+    async fn accept(&self, meta: DeliveryMeta, messages: Vec<NewMessage>) -> Result<Accepted, StoreError>;
+    /// The oldest pending row of a lane (FIFO head), whatever its next_attempt_at.
+    async fn head(&self, lane: &Lane) -> Result<Option<Row>, StoreError>;
+    async fn mark_sent(&self, id: RowId) -> Result<(), StoreError>;
+    /// Counts an attempt, keeps the error, and schedules the next one.
+    async fn mark_retry(&self, id: RowId, next_attempt_at: i64, error: &str) -> Result<(), StoreError>;
+    /// Counts an attempt and gives up on the row.
+    async fn mark_dead(&self, id: RowId, error: &str) -> Result<(), StoreError>;
+    /// Lanes that have pending rows.
+    async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError>;
+    /// Rows, newest first, optionally of one status.
+    async fn list(&self, status: Option<Status>, limit: usize) -> Result<Vec<Row>, StoreError>;
+    /// Queues rows again (status pending, attempts 0, queued now). Returns how many.
+    async fn replay(&self, ids: &[RowId]) -> Result<usize, StoreError>;
+    /// Queues every dead row again. Returns how many.
+    async fn replay_dead(&self) -> Result<usize, StoreError>;
+    /// Pending rows per sink.
+    async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Ok when a write would succeed now.
+    async fn check_writable(&self) -> Result<(), StoreError>;
+}
+
+/// SQLite in WAL mode with `synchronous=FULL`.
+pub struct SqliteStore {}
+
+impl SqliteStore {
+    /// Opens (creating or migrating) the store file.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let _ = path;
+        todo!()
+    }
+    /// A store in memory: same behaviour, nothing survives the process.
+    pub fn open_memory() -> Result<SqliteStore, StoreError> {
+        todo!()
+    }
+}

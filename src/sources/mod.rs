@@ -1,0 +1,1 @@
+//! Sources: per-forge verification and parsing into `Event`s.
