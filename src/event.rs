@@ -114,7 +114,10 @@ mod tests {
     fn dotted_prefixes() {
         assert!(kind_matches("pull_request.merged", "pull_request"));
         assert!(kind_matches("pull_request.merged", "pull_request.merged"));
-        assert!(!kind_matches("pull_request_review.submitted", "pull_request"));
+        assert!(!kind_matches(
+            "pull_request_review.submitted",
+            "pull_request"
+        ));
         assert!(kind_matches("repo.content.update", "repo"));
         assert!(kind_matches("repo.content.update", "repo.content"));
         assert!(!kind_matches("repo.content.update", "repo.con"));

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    base_dir_of, Config, ConfigError, DeliveryConfig, PatternSet, Route, Secret, ServerConfig,
-    SinkConfig, SinkKind, SourceConfig, SourceKind, StoreConfig, Target, DEFAULT_MAX_BODY_BYTES,
+    Config, ConfigError, DEFAULT_MAX_BODY_BYTES, DeliveryConfig, PatternSet, Route, Secret,
+    ServerConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, StoreConfig, Target, base_dir_of,
 };
 
 #[derive(Deserialize)]
@@ -145,11 +145,7 @@ impl Ctx<'_> {
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return self.err(
                     value.span(),
                     key,
@@ -161,14 +157,14 @@ impl Ctx<'_> {
                 Some(v) => out.push_str(&v),
                 None => match default {
                     Some(d) => out.push_str(d),
-                    None => {
-                        return self.err(
-                            value.span(),
-                            key,
-                            format!("environment variable `{name}` is not set"),
-                            format!("set {name} in the service's environment, or write ${{{name}:-default}}"),
-                        )
-                    }
+                    None => return self.err(
+                        value.span(),
+                        key,
+                        format!("environment variable `{name}` is not set"),
+                        format!(
+                            "set {name} in the service's environment, or write ${{{name}:-default}}"
+                        ),
+                    ),
                 },
             }
             rest = &after[end + 1..];
@@ -187,7 +183,12 @@ impl Ctx<'_> {
         let text = self.expand(v, key)?;
         match humantime::parse_duration(text.trim()) {
             Ok(d) if !d.is_zero() => Ok(d),
-            Ok(_) => self.err(v.span(), key, "must be longer than zero", "write e.g. \"10s\""),
+            Ok(_) => self.err(
+                v.span(),
+                key,
+                "must be longer than zero",
+                "write e.g. \"10s\"",
+            ),
             Err(e) => self.err(
                 v.span(),
                 key,
@@ -226,7 +227,12 @@ impl Ctx<'_> {
             );
         }
         if v.get_ref().iter().any(|s| s.trim().is_empty()) {
-            return self.err(v.span(), key, "contains an empty value", "remove the empty string");
+            return self.err(
+                v.span(),
+                key,
+                "contains an empty value",
+                "remove the empty string",
+            );
         }
         Ok(())
     }
@@ -276,17 +282,16 @@ pub(super) fn parse(
     if let Some(s) = &raw.server {
         if let Some(l) = &s.listen {
             let text = cx.expand(l, "server.listen")?;
-            server.listen = match text.trim().parse::<SocketAddr>() {
-                Ok(a) => a,
-                Err(_) => {
-                    return cx.err(
+            server.listen =
+                match text.trim().parse::<SocketAddr>() {
+                    Ok(a) => a,
+                    Err(_) => return cx.err(
                         l.span(),
                         "server.listen",
                         format!("`{text}` is not an address:port"),
                         "write an IP address and port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
-                    )
-                }
-            };
+                    ),
+                };
         }
         if let Some(m) = &s.max_body_bytes {
             let v = *m.get_ref();
@@ -349,7 +354,10 @@ pub(super) fn parse(
                 src.kind.span(),
                 format!("{key}.kind"),
                 format!("unknown source kind `{}`", src.kind.get_ref()),
-                format!("use one of: {}", list(SourceKind::ALL.iter().map(|k| k.as_str()))),
+                format!(
+                    "use one of: {}",
+                    list(SourceKind::ALL.iter().map(|k| k.as_str()))
+                ),
             );
         };
         let mut secrets = Vec::new();
@@ -404,7 +412,7 @@ pub(super) fn parse(
                     format!("{key}.kind"),
                     format!("unknown sink kind `{other}`"),
                     "use one of: slack, discord, stdout",
-                )
+                );
             }
         };
         let token = match &sink.token {
@@ -459,7 +467,10 @@ pub(super) fn parse(
         if let Some(w) = &webhook_url {
             if !(w.expose().starts_with("https://") || w.expose().starts_with("http://")) {
                 return cx.err(
-                    sink.webhook_url.as_ref().map(|w| w.span()).unwrap_or(s.span()),
+                    sink.webhook_url
+                        .as_ref()
+                        .map(|w| w.span())
+                        .unwrap_or(s.span()),
                     format!("{key}.webhook_url"),
                     "is not an http(s) URL",
                     "paste the webhook URL the platform gave you",
@@ -540,7 +551,10 @@ pub(super) fn parse(
                 let why = if sink.kind == SinkKind::Stdout {
                     "a stdout sink has no channels".to_string()
                 } else {
-                    format!("sink `{}` posts through a webhook, whose channel is fixed", target.sink)
+                    format!(
+                        "sink `{}` posts through a webhook, whose channel is fixed",
+                        target.sink
+                    )
                 };
                 return cx.err(
                     route.to.span(),

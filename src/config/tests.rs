@@ -134,8 +134,14 @@ fn bad_listen_address_is_refused() {
 
 #[test]
 fn unknown_kinds_are_refused() {
-    assert!(err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\"")).contains("github | gitea") || err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\"")).contains("unknown source kind"));
-    assert!(err(&GOOD.replace("kind = \"stdout\"", "kind = \"teams\"")).contains("unknown sink kind"));
+    assert!(
+        err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\"")).contains("github | gitea")
+            || err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\""))
+                .contains("unknown source kind")
+    );
+    assert!(
+        err(&GOOD.replace("kind = \"stdout\"", "kind = \"teams\"")).contains("unknown sink kind")
+    );
 }
 
 #[test]

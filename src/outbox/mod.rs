@@ -2,5 +2,9 @@
 //! the per-channel workers that deliver them.
 
 pub mod store;
+pub mod worker;
 
-pub use store::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, SqliteStore, Status, Store, StoreError};
+pub use store::{
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, SqliteStore, Status, Store, StoreError,
+};
+pub use worker::{Outbox, SinkMap};

@@ -1,1 +1,209 @@
-//! Sources: per-forge verification and parsing into `Event`s.
+//! Sources: what each sender sends and how to trust it.
+//!
+//! [`receive`] takes the raw request of one delivery (headers, query, body
+//! bytes) for a configured source, verifies it on the raw bytes in constant
+//! time, and only then parses it into one normalised [`Event`]. One file per
+//! sender family; `signature.rs` holds the cryptographic checks.
+
+mod forge;
+mod gitlab;
+mod huggingface;
+pub mod signature;
+
+use poem::http::HeaderMap;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{SourceConfig, SourceKind};
+use crate::event::Event;
+
+/// The raw request of one delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub headers: &'a HeaderMap,
+    /// The URL query string, without `?`.
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+impl Delivery<'_> {
+    /// A header as text; missing or non-UTF-8 is `None`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    }
+
+    /// The first of several header names that is present.
+    pub fn first_header(&self, names: &[&str]) -> Option<&str> {
+        names.iter().find_map(|n| self.header(n))
+    }
+
+    /// A query parameter, URL-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let q = self.query?;
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// Why a delivery was refused; each maps to one HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// 401: signature or token missing or wrong.
+    Unauthorized(String),
+    /// 415: a content type this source does not send.
+    UnsupportedMediaType(String),
+    /// 400: the body is not a payload this source sends.
+    BadRequest(String),
+}
+
+impl Rejection {
+    /// Short label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Unauthorized(_) => "signature",
+            Rejection::UnsupportedMediaType(_) => "content_type",
+            Rejection::BadRequest(_) => "payload",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Rejection::Unauthorized(m)
+            | Rejection::UnsupportedMediaType(m)
+            | Rejection::BadRequest(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Verifies, then parses, one delivery for `source`.
+pub fn receive(source: &SourceConfig, delivery: &Delivery<'_>) -> Result<Event, Rejection> {
+    verify(source, delivery)?;
+    parse(source, delivery)
+}
+
+/// Checks the delivery's signature or token against the source's secrets,
+/// on the raw bytes. A source with no secrets (`allow_unsigned`) accepts all.
+pub fn verify(source: &SourceConfig, delivery: &Delivery<'_>) -> Result<(), Rejection> {
+    if source.secrets.is_empty() {
+        return Ok(());
+    }
+    match source.kind {
+        SourceKind::Github
+        | SourceKind::Gitea
+        | SourceKind::Forgejo
+        | SourceKind::Gogs
+        | SourceKind::Dagshub => forge::verify(source, delivery),
+        SourceKind::Gitlab => gitlab::verify(source, delivery),
+        SourceKind::Huggingface => huggingface::verify(source, delivery),
+    }
+}
+
+/// Parses a verified delivery into an [`Event`].
+pub fn parse(source: &SourceConfig, delivery: &Delivery<'_>) -> Result<Event, Rejection> {
+    let mut event = match source.kind {
+        SourceKind::Github
+        | SourceKind::Gitea
+        | SourceKind::Forgejo
+        | SourceKind::Gogs
+        | SourceKind::Dagshub => forge::parse(source.kind, delivery)?,
+        SourceKind::Gitlab => gitlab::parse(delivery)?,
+        SourceKind::Huggingface => huggingface::parse(delivery)?,
+    };
+    event.source = source.name.clone();
+    event.source_kind = source.kind.as_str().to_string();
+    if event.delivery_id.is_empty() {
+        event.delivery_id = body_hash(delivery.body);
+    }
+    // Old Gogs/Gitea payloads carry the webhook secret: never keep it.
+    if let Value::Object(map) = &mut event.payload {
+        map.remove("secret");
+    }
+    Ok(event)
+}
+
+/// The delivery id of a sender that sends none: a hash of the body, so a
+/// resend of the same bytes is recognised as a duplicate.
+pub fn body_hash(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
+/// The media type of the request, lowercased, without parameters.
+fn media_type<'a>(delivery: &'a Delivery<'_>) -> Option<String> {
+    delivery.header("content-type").map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
+/// Decodes a JSON body, or a form body with the JSON in `payload=` when
+/// `form_ok`. The body must be a JSON object.
+fn decode_body(delivery: &Delivery<'_>, form_ok: bool) -> Result<Value, Rejection> {
+    let media = media_type(delivery);
+    let json_bytes: std::borrow::Cow<'_, [u8]> = match media.as_deref() {
+        None | Some("application/json") | Some("") => delivery.body.into(),
+        Some(m) if m.ends_with("+json") => delivery.body.into(),
+        Some("application/x-www-form-urlencoded") if form_ok => {
+            match form_urlencoded::parse(delivery.body).find(|(k, _)| k == "payload") {
+                Some((_, v)) => v.into_owned().into_bytes().into(),
+                None => {
+                    return Err(Rejection::BadRequest(
+                        "form body has no `payload` field".into(),
+                    ));
+                }
+            }
+        }
+        Some(other) => {
+            return Err(Rejection::UnsupportedMediaType(format!(
+                "content type `{other}` is not sent by this source; configure the webhook to send application/json"
+            )));
+        }
+    };
+    let value: Value = serde_json::from_slice(&json_bytes)
+        .map_err(|e| Rejection::BadRequest(format!("body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Rejection::BadRequest("body is not a JSON object".into()));
+    }
+    Ok(value)
+}
+
+/// `v[a][b]…` as a string, when it is one.
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+/// First non-empty string among several paths, or "".
+fn first_str(v: &Value, paths: &[&[&str]]) -> String {
+    paths
+        .iter()
+        .find_map(|p| str_at(v, p).filter(|s| !s.is_empty()))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_u64()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! The reloadable heart of the service: a validated config and its compiled
+//! templates, and the step that turns one event into the messages to queue
+//! (route, then render for each target's platform).
+
+use std::path::Path;
+
+use crate::config::{Config, SinkKind};
+use crate::event::Event;
+use crate::outbox::{Lane, NewMessage};
+use crate::render::{Platform, Renderer, TemplateProblem, request_body};
+use crate::routing::{self, Destination};
+
+/// Config plus templates: swapped whole on reload.
+pub struct Pipeline {
+    pub config: Config,
+    pub renderer: Renderer,
+}
+
+/// One message ready to queue, with where it goes.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub destination: Destination,
+    pub sink_kind: SinkKind,
+    pub platform: Platform,
+    /// The rendered text.
+    pub text: String,
+    /// The message as queued (lane + exact JSON request body).
+    pub message: NewMessage,
+}
+
+/// Why a pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("templates:\n{}", format_problems(.0))]
+    Templates(Vec<TemplateProblem>),
+}
+
+fn format_problems(p: &[TemplateProblem]) -> String {
+    p.iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Pipeline {
+    /// Reads the config file and compiles its templates.
+    pub fn load(path: &Path) -> Result<Pipeline, LoadError> {
+        let config = Config::load(path)?;
+        Pipeline::from_config(config)
+    }
+
+    pub fn from_config(config: Config) -> Result<Pipeline, LoadError> {
+        let renderer = Renderer::load(&config.templates_dir).map_err(LoadError::Templates)?;
+        Ok(Pipeline { config, renderer })
+    }
+
+    /// Routes `event` and renders one message per destination.
+    pub fn prepare(&self, event: &Event) -> Vec<Prepared> {
+        routing::route(&self.config, event)
+            .into_iter()
+            .filter_map(|destination| {
+                // Routes only name configured sinks (checked at load).
+                let sink = self.config.sinks.get(&destination.target.sink)?;
+                let platform = Platform::for_sink(sink.kind);
+                let text = self.renderer.render(platform, &destination.template, event);
+                let channel = destination.target.channel.clone();
+                let body = request_body(platform, channel.as_deref(), &text).to_string();
+                Some(Prepared {
+                    message: NewMessage {
+                        lane: Lane {
+                            sink: destination.target.sink.clone(),
+                            channel: channel.unwrap_or_default(),
+                        },
+                        body,
+                    },
+                    destination,
+                    sink_kind: sink.kind,
+                    platform,
+                    text,
+                })
+            })
+            .collect()
+    }
+}

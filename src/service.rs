@@ -1,0 +1,221 @@
+//! The running service: opens the store, builds the sinks, starts the lane
+//! workers and the HTTP server, and handles the process's signals
+//! (SIGTERM/SIGINT: drain and stop; SIGHUP: reload `bridge.toml` and
+//! `templates/`, keeping the running config when the new one is bad).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::outbox::{Outbox, SinkMap, SqliteStore, Store};
+use crate::pipeline::{LoadError, Pipeline};
+use crate::server::{AppState, app};
+use crate::sinks::Sink;
+
+/// How long in-flight requests get to finish on shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of `hookbridge serve` beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Overrides `[store] path` (`:memory:` for a store that does not persist).
+    pub store: Option<String>,
+    /// Overrides `[server] listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// A started service.
+pub struct Running {
+    /// The address the server listens on (the real port when bound to 0).
+    pub addr: SocketAddr,
+    config_path: PathBuf,
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// The process-wide Prometheus recorder (one per process, as `metrics` wants).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "hookbridge_send_duration_seconds".into(),
+                    ),
+                    &buckets,
+                )
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// Builds one client per configured sink.
+pub fn build_sinks(config: &Config) -> anyhow::Result<SinkMap> {
+    let mut map = SinkMap::new();
+    for (name, cfg) in &config.sinks {
+        let sink =
+            Sink::new(cfg, config.delivery.timeout).with_context(|| format!("sink `{name}`"))?;
+        map.insert(name.clone(), Arc::new(sink));
+    }
+    Ok(map)
+}
+
+/// Opens the store the config (or the override) names.
+pub fn open_store(config: &Config, store_override: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    let path = match store_override {
+        Some(p) => p.to_string(),
+        None => config.store_path().display().to_string(),
+    };
+    let store = if path == ":memory:" {
+        SqliteStore::open_memory().context("cannot open the in-memory store")?
+    } else {
+        SqliteStore::open(std::path::Path::new(&path))
+            .with_context(|| format!("cannot open the store at {path}"))?
+    };
+    Ok(Arc::new(store))
+}
+
+/// Starts the service for `pipeline` (loaded from `config_path`).
+pub async fn start(
+    config_path: PathBuf,
+    pipeline: Pipeline,
+    opts: ServeOptions,
+) -> anyhow::Result<Running> {
+    let config = &pipeline.config;
+    let store = open_store(config, opts.store.as_deref())?;
+    let sinks = build_sinks(config)?;
+    let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
+    let listen = opts.listen.unwrap_or(config.server.listen);
+    let acceptor = TcpListener::bind(listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .unwrap_or(listen);
+
+    let state = Arc::new(AppState {
+        pipeline: ArcSwap::from_pointee(pipeline),
+        store,
+        outbox,
+        metrics: metrics_handle(),
+    });
+    let (stop, mut stop_rx) = watch::channel(false);
+    let server = tokio::spawn(
+        Server::new_with_acceptor(acceptor)
+            .idle_timeout(Duration::from_secs(75))
+            .run_with_graceful_shutdown(
+                app(state.clone()),
+                async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                },
+                Some(DRAIN_TIMEOUT),
+            ),
+    );
+    tracing::info!(%addr, "hookbridge listening");
+    Ok(Running {
+        addr,
+        config_path,
+        state,
+        stop,
+        server,
+    })
+}
+
+impl Running {
+    /// The store this service writes to.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Re-reads the config file and templates. On error the running
+    /// pipeline stays and the error is returned.
+    pub fn reload(&self) -> Result<(), anyhow::Error> {
+        let new = Pipeline::load(&self.config_path).map_err(|e: LoadError| anyhow::anyhow!(e))?;
+        let sinks = build_sinks(&new.config)?;
+        let old = self.state.pipeline.load();
+        if new.config.server.listen != old.config.server.listen {
+            tracing::warn!("server.listen changed: takes effect at the next restart");
+        }
+        if new.config.store.path != old.config.store.path {
+            tracing::warn!("store.path changed: takes effect at the next restart");
+        }
+        self.state
+            .outbox
+            .reconfigure(sinks, new.config.delivery.clone());
+        tracing::info!(
+            routes = new.config.routes.len(),
+            sources = new.config.sources.len(),
+            sinks = new.config.sinks.len(),
+            "config reloaded"
+        );
+        self.state.pipeline.store(Arc::new(new));
+        Ok(())
+    }
+
+    /// Stops accepting, lets in-flight requests finish, lets each worker
+    /// finish the send in hand, and returns when all is quiet.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let served = self.server.await;
+        self.state.outbox.shutdown().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e).context("server error"),
+            Err(e) => Err(anyhow::anyhow!("server task failed: {e}")),
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, reloading on SIGHUP.
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+            let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+            let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+            loop {
+                tokio::select! {
+                    _ = term.recv() => { tracing::info!("SIGTERM: draining and stopping"); break; }
+                    _ = int.recv() => { tracing::info!("SIGINT: draining and stopping"); break; }
+                    _ = hup.recv() => {
+                        if let Err(e) = self.reload() {
+                            tracing::error!("reload refused, still running the previous config: {e:#}");
+                        }
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
+        }
+        self.shutdown().await
+    }
+}

@@ -1,0 +1,377 @@
+//! GitHub and the forges that speak its payload dialect: Gitea, Forgejo,
+//! Gogs and DagsHub. Header names differ per forge; payloads share GitHub's
+//! shape, and every forge's event names are mapped onto GitHub's.
+
+use serde_json::Value;
+
+use super::signature::{Algorithm, hmac_matches};
+use super::{Delivery, Rejection, decode_body, first_str, str_at, u64_at};
+use crate::config::{SourceConfig, SourceKind};
+use crate::event::{Actor, Commit, Event, PullRequest, Repo};
+
+/// The header names one forge sends.
+struct Headers {
+    /// Hex HMAC-SHA256, no prefix (GitHub's carries `sha256=` and is handled apart).
+    signature: &'static [&'static str],
+    event: &'static [&'static str],
+    event_type: &'static [&'static str],
+    delivery: &'static [&'static str],
+}
+
+fn headers(kind: SourceKind) -> Headers {
+    match kind {
+        SourceKind::Gitea => Headers {
+            signature: &["x-gitea-signature"],
+            event: &["x-gitea-event"],
+            event_type: &["x-gitea-event-type"],
+            delivery: &["x-gitea-delivery"],
+        },
+        SourceKind::Forgejo => Headers {
+            signature: &["x-forgejo-signature", "x-gitea-signature"],
+            event: &["x-forgejo-event", "x-gitea-event"],
+            event_type: &["x-forgejo-event-type", "x-gitea-event-type"],
+            delivery: &["x-forgejo-delivery", "x-gitea-delivery"],
+        },
+        SourceKind::Gogs => Headers {
+            signature: &["x-gogs-signature"],
+            event: &["x-gogs-event"],
+            event_type: &[],
+            delivery: &["x-gogs-delivery"],
+        },
+        SourceKind::Dagshub => Headers {
+            signature: &["x-dagshub-signature"],
+            event: &["x-dagshub-event"],
+            event_type: &[],
+            delivery: &["x-dagshub-delivery"],
+        },
+        // GitHub (and anything routed here by mistake)
+        _ => Headers {
+            signature: &[],
+            event: &["x-github-event"],
+            event_type: &[],
+            delivery: &["x-github-delivery"],
+        },
+    }
+}
+
+pub(super) fn verify(source: &SourceConfig, d: &Delivery<'_>) -> Result<(), Rejection> {
+    let (alg, hex, header) = if source.kind == SourceKind::Github {
+        if let Some(v) = d.header("x-hub-signature-256") {
+            let hex = v.strip_prefix("sha256=").ok_or_else(|| {
+                Rejection::Unauthorized("X-Hub-Signature-256 must be `sha256=<hex>`".into())
+            })?;
+            (Algorithm::Sha256, hex, "X-Hub-Signature-256")
+        } else if let Some(v) = d.header("x-hub-signature") {
+            let hex = v.strip_prefix("sha1=").ok_or_else(|| {
+                Rejection::Unauthorized("X-Hub-Signature must be `sha1=<hex>`".into())
+            })?;
+            (Algorithm::Sha1, hex, "X-Hub-Signature")
+        } else {
+            return Err(Rejection::Unauthorized(
+                "missing X-Hub-Signature-256 header; set the webhook's secret at GitHub".into(),
+            ));
+        }
+    } else {
+        let names = headers(source.kind).signature;
+        match d.first_header(names) {
+            Some(v) => (Algorithm::Sha256, v, names[0]),
+            None => {
+                return Err(Rejection::Unauthorized(format!(
+                    "missing {} header; set the webhook's secret at the {} side",
+                    names.first().copied().unwrap_or("signature"),
+                    source.kind
+                )));
+            }
+        }
+    };
+    if hmac_matches(alg, &source.secrets, d.body, hex) {
+        Ok(())
+    } else {
+        Err(Rejection::Unauthorized(format!(
+            "{header} does not match the body under the configured secret"
+        )))
+    }
+}
+
+/// Maps a forge's event name (and the payload's action) onto GitHub's.
+/// Returns (event, action).
+fn github_names(kind: SourceKind, event: &str, action: Option<&str>) -> (String, Option<String>) {
+    let event = match kind {
+        SourceKind::Github => event,
+        // Gitea/Gogs internal names, sent as the event by older versions and
+        // as the `-Type` header by newer ones.
+        _ => match event {
+            "issue_assign" | "issue_label" | "issue_milestone" => "issues",
+            "pull_request_assign"
+            | "pull_request_label"
+            | "pull_request_milestone"
+            | "pull_request_sync" => "pull_request",
+            "pull_request_comment" => "issue_comment",
+            "pull_request_review_approved"
+            | "pull_request_review_rejected"
+            | "pull_request_review_comment"
+            | "pull_request_rejected"
+            | "pull_request_approved" => "pull_request_review",
+            other => other,
+        },
+    };
+    let action = action.map(|a| match a {
+        "synchronized" => "synchronize".to_string(),
+        other => other.to_string(),
+    });
+    (event.to_string(), action)
+}
+
+pub(super) fn parse(kind: SourceKind, d: &Delivery<'_>) -> Result<Event, Rejection> {
+    let h = headers(kind);
+    let payload = decode_body(d, true)?;
+    // The most specific name wins: Gitea's `-Type` header carries the
+    // internal name (`issue_assign`) that the coarse event header hides.
+    let raw_event = d
+        .first_header(h.event_type)
+        .or_else(|| d.first_header(h.event))
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            Rejection::BadRequest(format!(
+                "missing {} header: cannot tell which event this is",
+                h.event.first().copied().unwrap_or("event")
+            ))
+        })?;
+    let action = str_at(&payload, &["action"]);
+    let (event_name, action) = github_names(kind, raw_event, action);
+
+    let merged = payload
+        .pointer("/pull_request/merged")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let kind_name = match action.as_deref() {
+        Some("closed") if event_name == "pull_request" && merged => "pull_request.merged".into(),
+        Some(a) if !a.is_empty() => format!("{event_name}.{a}"),
+        _ => event_name.clone(),
+    };
+
+    let mut ev = Event {
+        delivery_id: d.first_header(h.delivery).unwrap_or_default().to_string(),
+        kind: kind_name,
+        repo: repo_of(&payload),
+        actor: actor_of(&payload),
+        ..Event::default()
+    };
+    ev.url = ev.repo.url.clone();
+
+    match event_name.as_str() {
+        "push" => fill_push(&mut ev, &payload),
+        "pull_request" | "pull_request_review" | "pull_request_review_comment" => {
+            fill_pull_request(&mut ev, &payload)
+        }
+        "issues" | "issue_comment" => fill_issue(&mut ev, &payload),
+        "create" | "delete" => {
+            let r#ref = str_at(&payload, &["ref"]).unwrap_or_default().to_string();
+            match str_at(&payload, &["ref_type"]) {
+                Some("tag") => ev.tag = Some(r#ref.clone()),
+                _ => ev.branch = Some(r#ref.clone()),
+            }
+            ev.title = r#ref;
+        }
+        "release" => {
+            let rel = payload.get("release").unwrap_or(&Value::Null);
+            ev.tag = str_at(rel, &["tag_name"]).map(str::to_string);
+            ev.title = first_str(rel, &[&["name"], &["tag_name"]]);
+            ev.body = first_str(rel, &[&["body"]]);
+            ev.url = first_str(rel, &[&["html_url"], &["url"]]);
+            if ev.url.is_empty() {
+                ev.url = ev.repo.url.clone();
+            }
+        }
+        "fork" => {
+            ev.title = first_str(&payload, &[&["forkee", "full_name"]]);
+            let u = first_str(&payload, &[&["forkee", "html_url"]]);
+            if !u.is_empty() {
+                ev.url = u;
+            }
+        }
+        "workflow_run" | "workflow_job" | "check_run" | "check_suite" => {
+            let run = payload.get(event_name.as_str()).unwrap_or(&Value::Null);
+            ev.title = first_str(run, &[&["display_title"], &["name"]]);
+            ev.branch = str_at(run, &["head_branch"]).map(str::to_string);
+            let u = first_str(run, &[&["html_url"]]);
+            if !u.is_empty() {
+                ev.url = u;
+            }
+        }
+        "ping" => ev.title = first_str(&payload, &[&["zen"]]),
+        _ => {
+            // Not modelled in detail: take what commonly appears.
+            ev.title = first_str(
+                &payload,
+                &[
+                    &["pull_request", "title"],
+                    &["issue", "title"],
+                    &["release", "name"],
+                ],
+            );
+        }
+    }
+    if let Some(comment) = payload.get("comment") {
+        ev.body = first_str(comment, &[&["body"]]);
+        let u = first_str(comment, &[&["html_url"]]);
+        if !u.is_empty() {
+            ev.url = u;
+        }
+    }
+    if let Some(review) = payload.get("review") {
+        let body = first_str(review, &[&["body"], &["content"]]);
+        if !body.is_empty() {
+            ev.body = body;
+        }
+        let u = first_str(review, &[&["html_url"]]);
+        if !u.is_empty() {
+            ev.url = u;
+        }
+    }
+    ev.payload = payload;
+    Ok(ev)
+}
+
+fn repo_of(p: &Value) -> Repo {
+    let Some(r) = p.get("repository").filter(|r| r.is_object()) else {
+        return Repo::default();
+    };
+    let name = first_str(r, &[&["full_name"]]);
+    let name = if name.is_empty() {
+        let owner = first_str(r, &[&["owner", "login"], &["owner", "username"]]);
+        let short = first_str(r, &[&["name"]]);
+        match (owner.is_empty(), short.is_empty()) {
+            (false, false) => format!("{owner}/{short}"),
+            _ => short,
+        }
+    } else {
+        name
+    };
+    Repo {
+        key: name.clone(),
+        name,
+        url: first_str(r, &[&["html_url"], &["url"]]),
+        repo_type: String::new(),
+    }
+}
+
+fn actor_of(p: &Value) -> Actor {
+    let name = first_str(
+        p,
+        &[
+            &["sender", "login"],
+            &["sender", "username"],
+            &["pusher", "login"],
+            &["pusher", "username"],
+            &["pusher", "name"],
+        ],
+    );
+    Actor {
+        url: first_str(p, &[&["sender", "html_url"]]),
+        name,
+    }
+}
+
+fn fill_push(ev: &mut Event, p: &Value) {
+    let r#ref = str_at(p, &["ref"]).unwrap_or_default();
+    if let Some(b) = r#ref.strip_prefix("refs/heads/") {
+        ev.branch = Some(b.to_string());
+    } else if let Some(t) = r#ref.strip_prefix("refs/tags/") {
+        ev.tag = Some(t.to_string());
+    } else if !r#ref.is_empty() {
+        ev.branch = Some(r#ref.to_string());
+    }
+    ev.commits = p
+        .get("commits")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| Commit {
+                    id: first_str(c, &[&["id"], &["sha"]]),
+                    message: first_str(c, &[&["message"]]),
+                    url: first_str(c, &[&["url"]]),
+                    author: first_str(
+                        c,
+                        &[
+                            &["author", "username"],
+                            &["author", "name"],
+                            &["author", "login"],
+                        ],
+                    ),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ev.total_commits = u64_at(p, &["total_commits"])
+        .or_else(|| u64_at(p, &["size"]))
+        .map(|n| n as usize)
+        .unwrap_or(ev.commits.len())
+        .max(ev.commits.len());
+    ev.compare_url = first_str(p, &[&["compare"], &["compare_url"]]);
+    if !ev.compare_url.is_empty() {
+        ev.url = ev.compare_url.clone();
+    }
+}
+
+fn labels_of(v: &Value) -> Vec<String> {
+    v.get("labels")
+        .and_then(Value::as_array)
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l.get("name").and_then(Value::as_str).or_else(|| l.as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn fill_pull_request(ev: &mut Event, p: &Value) {
+    let pr = p.get("pull_request").unwrap_or(&Value::Null);
+    ev.number = u64_at(pr, &["number"]).or_else(|| u64_at(p, &["number"]));
+    ev.title = first_str(pr, &[&["title"]]);
+    ev.body = first_str(pr, &[&["body"]]);
+    let u = first_str(pr, &[&["html_url"]]);
+    if !u.is_empty() {
+        ev.url = u;
+    }
+    ev.labels = labels_of(pr);
+    let base = first_str(pr, &[&["base", "ref"], &["base_branch"]]);
+    let head = first_str(pr, &[&["head", "ref"], &["head_branch"]]);
+    if !base.is_empty() {
+        ev.branch = Some(base.clone());
+    }
+    ev.pull_request = Some(PullRequest {
+        base,
+        head,
+        merged: pr.get("merged").and_then(Value::as_bool).unwrap_or(false),
+        draft: pr.get("draft").and_then(Value::as_bool).unwrap_or(false),
+        additions: u64_at(pr, &["additions"]),
+        deletions: u64_at(pr, &["deletions"]),
+        changed_files: u64_at(pr, &["changed_files"]),
+        commits: u64_at(pr, &["commits"]),
+    });
+    let author = first_str(pr, &[&["user", "login"], &["user", "username"]]);
+    if ev.actor.name.is_empty() {
+        ev.actor.name = author;
+    }
+}
+
+fn fill_issue(ev: &mut Event, p: &Value) {
+    let issue = p.get("issue").unwrap_or(&Value::Null);
+    if issue.is_null() {
+        // Gitea's pull_request_comment carries the PR, not an issue.
+        if p.get("pull_request").is_some() {
+            fill_pull_request(ev, p);
+        }
+        return;
+    }
+    ev.number = u64_at(issue, &["number"]).or_else(|| u64_at(p, &["number"]));
+    ev.title = first_str(issue, &[&["title"]]);
+    ev.body = first_str(issue, &[&["body"]]);
+    let u = first_str(issue, &[&["html_url"]]);
+    if !u.is_empty() {
+        ev.url = u;
+    }
+    ev.labels = labels_of(issue);
+}
