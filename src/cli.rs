@@ -213,7 +213,13 @@ fn check(path: &Path) -> anyhow::Result<()> {
             .as_deref()
             .map(|b| format!("  api_base {b}"))
             .unwrap_or_default();
-        writeln!(out, "  {:<16} {:<8} {mode}{base}", s.name, s.kind)?;
+        writeln!(out, "  {:<16} {:<8} {mode}{base}", s.name, s.kind.as_str())?;
+    }
+    for name in &config.disabled_sinks {
+        writeln!(
+            out,
+            "  {name:<16} disabled: its credentials expanded to nothing; routes to it are skipped"
+        )?;
     }
     writeln!(out, "\nroutes:")?;
     if config.routes.is_empty() {
@@ -256,7 +262,10 @@ fn check(path: &Path) -> anyhow::Result<()> {
         if !extra.is_empty() {
             writeln!(out, "      {}", extra.join(" "))?;
         }
-        let to: Vec<String> = r.to.iter().map(|t| t.to_string()).collect();
+        let mut to: Vec<String> = r.to.iter().map(|t| t.to_string()).collect();
+        if to.is_empty() {
+            to.push("(nothing: its sinks are disabled)".into());
+        }
         writeln!(
             out,
             "      -> {}   template set: {}",

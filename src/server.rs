@@ -175,7 +175,8 @@ async fn hook(
             text(
                 StatusCode::ACCEPTED,
                 format!(
-                    "queued {} message{} ({}): ids {}",
+                    "verified `{}`: queued {} message{} ({}): ids {}",
+                    event.kind,
                     ids.len(),
                     if ids.len() == 1 { "" } else { "s" },
                     targets.join(", "),

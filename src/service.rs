@@ -104,6 +104,9 @@ pub async fn start(
     opts: ServeOptions,
 ) -> anyhow::Result<Running> {
     let config = &pipeline.config;
+    for name in &config.disabled_sinks {
+        tracing::warn!(sink = %name, "sink disabled: its credentials expanded to nothing; routes to it are skipped");
+    }
     let store = open_store(config, opts.store.as_deref())?;
     let sinks = build_sinks(config)?;
     let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;

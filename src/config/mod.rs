@@ -34,6 +34,9 @@ pub struct Config {
     pub templates_dir: PathBuf,
     pub sources: BTreeMap<String, SourceConfig>,
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// Slack/Discord sinks whose credentials were written `${VAR:-}` and
+    /// expanded to nothing: left out, with their route targets.
+    pub disabled_sinks: Vec<String>,
     pub routes: Vec<Route>,
 }
 

@@ -398,6 +398,7 @@ pub(super) fn parse(
 
     // [sinks.*]
     let mut sinks = BTreeMap::new();
+    let mut disabled_sinks = Vec::new();
     for (name, s) in &raw.sinks {
         let key = format!("sinks.{name}");
         check_name(&cx, name, &key, s.span())?;
@@ -441,6 +442,16 @@ pub(super) fn parse(
         let token = token.filter(|t| !t.expose().is_empty());
         let webhook_url = webhook_url.filter(|w| !w.expose().is_empty());
         match kind {
+            // Credentials written as `${VAR:-}` that expand to nothing: the
+            // operator opted in to running without this sink.
+            SinkKind::Slack | SinkKind::Discord
+                if token.is_none()
+                    && webhook_url.is_none()
+                    && (sink.token.is_some() || sink.webhook_url.is_some()) =>
+            {
+                disabled_sinks.push(name.clone());
+                continue;
+            }
             SinkKind::Slack | SinkKind::Discord if token.is_none() && webhook_url.is_none() => {
                 let (tok, hook) = if kind == SinkKind::Slack {
                     ("SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL")
@@ -464,18 +475,18 @@ pub(super) fn parse(
             }
             _ => {}
         }
-        if let Some(w) = &webhook_url {
-            if !(w.expose().starts_with("https://") || w.expose().starts_with("http://")) {
-                return cx.err(
-                    sink.webhook_url
-                        .as_ref()
-                        .map(|w| w.span())
-                        .unwrap_or(s.span()),
-                    format!("{key}.webhook_url"),
-                    "is not an http(s) URL",
-                    "paste the webhook URL the platform gave you",
-                );
-            }
+        if let Some(w) = &webhook_url
+            && !(w.expose().starts_with("https://") || w.expose().starts_with("http://"))
+        {
+            return cx.err(
+                sink.webhook_url
+                    .as_ref()
+                    .map(|w| w.span())
+                    .unwrap_or(s.span()),
+                format!("{key}.webhook_url"),
+                "is not an http(s) URL",
+                "paste the webhook URL the platform gave you",
+            );
         }
         sinks.insert(
             name.clone(),
@@ -521,6 +532,9 @@ pub(super) fn parse(
         let mut to = Vec::new();
         for t in route.to.get_ref() {
             let target = Target::parse(t);
+            if disabled_sinks.contains(&target.sink) {
+                continue;
+            }
             let Some(sink) = sinks.get(&target.sink) else {
                 return cx.err(
                     route.to.span(),
@@ -608,6 +622,7 @@ pub(super) fn parse(
         templates_dir,
         sources,
         sinks,
+        disabled_sinks,
         routes,
     })
 }

@@ -165,3 +165,14 @@ fn target_parsing() {
     assert_eq!(Target::parse("a").channel, None);
     assert_eq!(Target::parse("a:#b").channel.as_deref(), Some("#b"));
 }
+
+#[test]
+fn sinks_with_optional_empty_credentials_are_disabled() {
+    let c = load(&GOOD.replace("${SLACK_BOT_TOKEN}", "${NO_SLACK:-}")).unwrap();
+    assert_eq!(c.disabled_sinks, vec!["team-slack".to_string()]);
+    assert!(!c.sinks.contains_key("team-slack"));
+    assert_eq!(c.routes[0].to.len(), 1);
+    assert_eq!(c.routes[0].to[0].sink, "console");
+    // without the `:-` the missing variable is still an error
+    assert!(err(&GOOD.replace("${SLACK_BOT_TOKEN}", "${NO_SLACK}")).contains("NO_SLACK"));
+}

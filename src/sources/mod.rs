@@ -138,7 +138,7 @@ pub fn body_hash(body: &[u8]) -> String {
 }
 
 /// The media type of the request, lowercased, without parameters.
-fn media_type<'a>(delivery: &'a Delivery<'_>) -> Option<String> {
+fn media_type(delivery: &Delivery<'_>) -> Option<String> {
     delivery.header("content-type").map(|ct| {
         ct.split(';')
             .next()

@@ -1,0 +1,5 @@
+//! hookbridge's integration tests: one crate (one link), one module per
+//! concern, every test against real HTTP on 127.0.0.1.
+
+mod common;
+mod receive;

@@ -1,0 +1,448 @@
+//! The front door over real HTTP: every fixture verified and named right,
+//! every refusal with its status.
+
+use std::io::{Read, Write};
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+use crate::common::*;
+
+const SECRET: &str = "s3cret-for-tests";
+
+/// One source of every kind, no routes: a verified delivery answers 200
+/// and names its kind.
+fn config(max_body: usize) -> String {
+    let mut t =
+        format!("[server]\nmax_body_bytes = {max_body}\n[store]\npath = \"{{dir}}/hb.db\"\n");
+    for kind in [
+        "github",
+        "gitea",
+        "forgejo",
+        "gogs",
+        "dagshub",
+        "gitlab",
+        "huggingface",
+    ] {
+        t.push_str(&format!(
+            "[sources.{kind}]\nkind = \"{kind}\"\nsecret = \"{SECRET}\"\n"
+        ));
+    }
+    t.push_str("[sources.open]\nkind = \"github\"\nallow_unsigned = true\n");
+    t
+}
+
+/// The kind a fixture must parse to, from its file name: GitHub's names,
+/// with the forges' own names mapped, and merges told apart.
+fn expected_kind(rel: &str) -> String {
+    let name = rel.rsplit('/').next().unwrap().trim_end_matches(".json");
+    // drop the trailing `.n`
+    let stem = &name[..name.rfind('.').unwrap()];
+    let mapped = match stem {
+        "issue_assign.assigned" => "issues.assigned",
+        "issue_label.label_updated" => "issues.label_updated",
+        "issue_milestone.milestoned" => "issues.milestoned",
+        "pull_request_assign.assigned" => "pull_request.assigned",
+        "pull_request_label.label_updated" => "pull_request.label_updated",
+        "pull_request_milestone.milestoned" => "pull_request.milestoned",
+        "pull_request_comment.created" => "issue_comment.created",
+        "pull_request.synchronized" => "pull_request.synchronize",
+        other => other,
+    };
+    if mapped == "pull_request.closed" {
+        let v: Value = serde_json::from_slice(&fixture(rel)).unwrap();
+        if v["pull_request"]["merged"].as_bool() == Some(true) {
+            return "pull_request.merged".into();
+        }
+    }
+    mapped.to_string()
+}
+
+async fn assert_all_accepted(
+    svc: &Service,
+    source: &str,
+    kind: &str,
+    dir: &str,
+    rewrite: fn(&str) -> String,
+) {
+    let files = fixture_files(dir);
+    assert!(!files.is_empty(), "no fixtures in {dir}");
+    for rel in files {
+        let body = fixture(&rel);
+        let mut headers: Vec<(String, String)> = fixture_headers(&rel)
+            .into_iter()
+            .map(|(k, v)| (rewrite(&k), v))
+            .collect();
+        headers.extend(signature_headers(kind, SECRET, &body));
+        let a = svc.post(source, &headers, body.clone()).await;
+        let want = expected_kind(&rel);
+        if want == "ping" {
+            assert_eq!(a.status, 200, "{rel}: {}", a.body);
+            assert!(a.body.contains("pong"), "{rel}: {}", a.body);
+            continue;
+        }
+        assert_eq!(a.status, 200, "{source} {rel}: {}", a.body);
+        assert!(
+            a.body.contains(&format!("`{want}`")),
+            "{source} {rel}: want {want}, got {}",
+            a.body
+        );
+
+        // The same bytes under another secret are refused.
+        let mut wrong: Vec<(String, String)> = fixture_headers(&rel)
+            .into_iter()
+            .map(|(k, v)| (rewrite(&k), v))
+            .collect();
+        wrong.extend(signature_headers(kind, "not-the-secret", &body));
+        let a = svc.post(source, &wrong, body).await;
+        assert_eq!(
+            a.status, 401,
+            "{source} {rel} with a wrong secret: {}",
+            a.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_signed_right_is_accepted_and_wrong_refused() {
+    let svc = Service::start(&config(25 << 20)).await;
+    let same = |k: &str| k.to_string();
+    assert_all_accepted(&svc, "github", "github", "github", same).await;
+    assert_all_accepted(&svc, "gitea", "gitea", "gitea", same).await;
+    assert_all_accepted(&svc, "gogs", "gogs", "gogs", same).await;
+    // DagsHub is Gogs-shaped: the Gogs payloads with X-DagsHub-* headers.
+    assert_all_accepted(&svc, "dagshub", "dagshub", "gogs", |k| {
+        k.replace("X-Gogs-", "X-DagsHub-")
+    })
+    .await;
+    // Forgejo sends X-Forgejo-* (and Gitea copies).
+    assert_all_accepted(&svc, "forgejo", "forgejo", "gitea", |k| {
+        k.replace("X-Gitea-", "X-Forgejo-")
+    })
+    .await;
+    assert_all_accepted(&svc, "huggingface", "huggingface", "huggingface", same).await;
+    assert_all_accepted(
+        &svc,
+        "huggingface",
+        "huggingface",
+        "huggingface/assembled",
+        same,
+    )
+    .await;
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huggingface_v2_payloads_get_a_clear_400() {
+    let svc = Service::start(&config(25 << 20)).await;
+    for rel in fixture_files("huggingface-v2") {
+        let a = svc
+            .post_fixture("huggingface", "huggingface", SECRET, &rel)
+            .await;
+        assert_eq!(a.status, 400, "{rel}: {}", a.body);
+        assert!(a.body.contains("version 2"), "{}", a.body);
+    }
+    // the Hub's secret may come in the URL instead of the header
+    let body = fixture("huggingface/discussion.create.1.json");
+    let url = format!("{}/hooks/huggingface?secret={SECRET}", svc.base);
+    let r = svc
+        .client
+        .post(&url)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let url = format!("{}/hooks/huggingface?secret=nope", svc.base);
+    let r = svc.client.post(&url).body(body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_token() {
+    let svc = Service::start(&config(25 << 20)).await;
+    let body = br#"{"object_kind":"push","ref":"refs/heads/main","user_username":"ann","project":{"path_with_namespace":"grp/app","web_url":"https://gitlab.example/grp/app"},"commits":[],"total_commits_count":0}"#.to_vec();
+    let mut h = vec![
+        ("X-Gitlab-Event".to_string(), "Push Hook".to_string()),
+        ("Content-Type".into(), "application/json".into()),
+    ];
+    h.extend(signature_headers("gitlab", SECRET, &body));
+    let a = svc.post("gitlab", &h, body.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("`push`"));
+    let h = vec![("X-Gitlab-Token".to_string(), "wrong".to_string())];
+    assert_eq!(svc.post("gitlab", &h, body.clone()).await.status, 401);
+    assert_eq!(svc.post("gitlab", &[], body).await.status, 401);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_vectors_from_others_verify() {
+    let vectors: Vec<Value> = serde_json::from_slice(&fixture("signature-vectors.json")).unwrap();
+    assert!(vectors.len() >= 30);
+    for v in vectors {
+        let secret = v["secret"].as_str().unwrap();
+        let header = v["header"].as_str().unwrap();
+        let value = v["value"].as_str().unwrap();
+        let (kind, body, mut headers) = match v["file"].as_str() {
+            Some(rel) => {
+                let kind = rel.split('/').next().unwrap().to_string();
+                (kind, fixture(rel), fixture_headers(rel))
+            }
+            None => (
+                "github".to_string(),
+                v["body_utf8"].as_str().unwrap().as_bytes().to_vec(),
+                vec![("X-GitHub-Event".to_string(), "ping".to_string())],
+            ),
+        };
+        let toml = format!(
+            "[store]\npath = \"{{dir}}/hb.db\"\n[sources.s]\nkind = \"{kind}\"\nsecret = \"{}\"\n",
+            secret.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let svc = Service::start(&toml).await;
+        headers.push((header.to_string(), value.to_string()));
+        let a = svc.post("s", &headers, body.clone()).await;
+        // GitHub's documented vector signs "Hello, World!": verified, then
+        // refused as not JSON. Everything else is a real payload.
+        let want = if v["file"].is_null() { 400 } else { 200 };
+        assert_eq!(a.status, want, "{header} over {:?}: {}", v["file"], a.body);
+        // one flipped hex digit is refused
+        let mut bad = value.to_string();
+        let last = bad.pop().unwrap();
+        bad.push(if last == '0' { '1' } else { '0' });
+        let mut h2: Vec<_> = headers[..headers.len() - 1].to_vec();
+        h2.push((header.to_string(), bad));
+        assert_eq!(
+            svc.post("s", &h2, body).await.status,
+            401,
+            "{header} flipped"
+        );
+        svc.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_malformed_and_sha1_signatures() {
+    let svc = Service::start(&config(25 << 20)).await;
+    let rel = "github/push.1.json";
+    let body = fixture(rel);
+    let base = fixture_headers(rel);
+    let with = |extra: &[(&str, String)]| {
+        let mut h = base.clone();
+        h.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        h
+    };
+    let hex = hookbridge::sources::signature::sign_sha256_hex(SECRET, &body);
+    for (what, h) in [
+        ("missing", with(&[])),
+        ("no prefix", with(&[("X-Hub-Signature-256", hex.clone())])),
+        (
+            "wrong prefix",
+            with(&[("X-Hub-Signature-256", format!("sha1={hex}"))]),
+        ),
+        (
+            "not hex",
+            with(&[("X-Hub-Signature-256", "sha256=zzzz".into())]),
+        ),
+        (
+            "truncated",
+            with(&[("X-Hub-Signature-256", format!("sha256={}", &hex[..20]))]),
+        ),
+        ("empty", with(&[("X-Hub-Signature-256", String::new())])),
+    ] {
+        let a = svc.post("github", &h, body.clone()).await;
+        assert_eq!(a.status, 401, "{what}: {}", a.body);
+    }
+    // sha1 is used only when sha256 is absent
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let sha1 = hex::encode(mac.finalize().into_bytes());
+    let a = svc
+        .post(
+            "github",
+            &with(&[("X-Hub-Signature", format!("sha1={sha1}"))]),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // an unsigned source takes anything well-formed
+    assert_eq!(svc.post("open", &base, body).await.status, 200);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests() {
+    let svc = Service::start(&config(4096)).await;
+    let gh = |body: &[u8], ct: &str| {
+        let mut h = vec![
+            ("X-GitHub-Event".to_string(), "push".to_string()),
+            ("Content-Type".to_string(), ct.to_string()),
+        ];
+        h.extend(signature_headers("github", SECRET, body));
+        h
+    };
+    // invalid JSON with a valid signature
+    let a = svc
+        .post(
+            "github",
+            &gh(b"{not json", "application/json"),
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("JSON"), "{}", a.body);
+    // JSON that is not an object
+    assert_eq!(
+        svc.post("github", &gh(b"[1]", "application/json"), b"[1]".to_vec())
+            .await
+            .status,
+        400
+    );
+    // a content type GitHub does not send
+    let a = svc
+        .post("github", &gh(b"{}", "text/plain"), b"{}".to_vec())
+        .await;
+    assert_eq!(a.status, 415, "{}", a.body);
+    // form body without payload=
+    let a = svc
+        .post(
+            "github",
+            &gh(b"x=1", "application/x-www-form-urlencoded"),
+            b"x=1".to_vec(),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    // unknown source
+    let a = svc.post("nope", &[], b"{}".to_vec()).await;
+    assert_eq!(a.status, 404);
+    assert!(a.body.contains("nope"));
+    // wrong method
+    let r = svc
+        .client
+        .get(format!("{}/hooks/github", svc.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    // oversize with an honest Content-Length
+    let big = vec![b' '; 5000];
+    let a = svc
+        .post("github", &gh(&big, "application/json"), big.clone())
+        .await;
+    assert_eq!(a.status, 413, "{}", a.body);
+    svc.stop().await;
+}
+
+/// Raw HTTP/1.1 over a socket, for requests a client library would not send.
+fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    // the server may answer and close before reading everything
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.windows(4).any(|w| w == b"\r\n\r\n")
+                    && String::from_utf8_lossy(&out).contains("\n\n")
+                {
+                    break;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_is_counted_while_reading() {
+    let svc = Service::start(&config(4096)).await;
+    let base = svc.base.clone();
+    tokio::task::spawn_blocking(move || {
+        // chunked, no Content-Length: 8 KiB in 1 KiB chunks
+        let mut body = Vec::new();
+        for _ in 0..8 {
+            body.extend_from_slice(b"400\r\n");
+            body.extend_from_slice(&[b' '; 1024]);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"0\r\n\r\n");
+        let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        let r = raw_request(&base, head, &body);
+        assert!(r.starts_with("HTTP/1.1 413"), "chunked: {r}");
+
+        // Content-Length claims more than the limit
+        let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Length: 999999\r\nConnection: close\r\n\r\n";
+        let r = raw_request(&base, head, b"{}");
+        assert!(r.starts_with("HTTP/1.1 413"), "claimed: {r}");
+    })
+    .await
+    .unwrap();
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_requests_never_break_the_handler() {
+    let svc = Service::start(&config(65536)).await;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let header_names = prop::sample::select(vec![
+        "X-GitHub-Event",
+        "X-Hub-Signature-256",
+        "X-Hub-Signature",
+        "X-Gitea-Event",
+        "X-Gitea-Signature",
+        "X-Gogs-Event",
+        "X-Gitlab-Token",
+        "X-Webhook-Secret",
+        "Content-Type",
+        "X-Forgejo-Event",
+        "X-DagsHub-Signature",
+    ]);
+    let strategy = (
+        prop::sample::select(vec![
+            "github",
+            "gitea",
+            "forgejo",
+            "gogs",
+            "dagshub",
+            "gitlab",
+            "huggingface",
+            "open",
+        ]),
+        prop::collection::vec((header_names, "[ -~]{0,40}"), 0..6),
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..512),
+            "\\{\"action\":\"[a-z]{0,8}\",\"repository\":\\{\"full_name\":\"[ -~]{0,20}\"\\}\\}"
+                .prop_map(String::into_bytes),
+        ],
+    );
+    use proptest::strategy::ValueTree;
+    for _ in 0..64 {
+        let (source, headers, body) = strategy.new_tree(&mut runner).unwrap().current();
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect();
+        let a = svc.post(source, &headers, body).await;
+        assert!(
+            [200, 400, 401, 415].contains(&a.status),
+            "{source} {headers:?}: {} {}",
+            a.status,
+            a.body
+        );
+    }
+    // still alive and correct afterwards
+    let a = svc
+        .post_fixture("github", "github", SECRET, "github/push.1.json")
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    svc.stop().await;
+}
