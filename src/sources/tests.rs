@@ -356,3 +356,104 @@ fn bad_bodies_are_400_or_415() {
         Err(Rejection::BadRequest(_))
     ));
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header_name() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "x-github-event",
+            "x-hub-signature-256",
+            "x-hub-signature",
+            "x-gitea-event",
+            "x-gitea-event-type",
+            "x-gitea-signature",
+            "x-forgejo-event",
+            "x-gogs-event",
+            "x-gogs-signature",
+            "x-dagshub-event",
+            "x-gitlab-token",
+            "x-gitlab-event-uuid",
+            "x-webhook-secret",
+            "content-type",
+        ])
+    }
+
+    fn json_ish() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::from(n)),
+            "[ -~]{0,12}".prop_map(Value::String),
+        ];
+        let keys = prop::sample::select(vec![
+            "action",
+            "ref",
+            "ref_type",
+            "repository",
+            "pull_request",
+            "issue",
+            "comment",
+            "commits",
+            "sender",
+            "event",
+            "scope",
+            "repo",
+            "discussion",
+            "object_kind",
+            "object_attributes",
+            "project",
+            "merged",
+            "labels",
+            "webhook",
+            "version",
+            "name",
+            "full_name",
+            "type",
+            "updatedRefs",
+            "release",
+            "forkee",
+            "workflow_run",
+        ]);
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+        .prop_map(|v| serde_json::to_vec(&v).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn receive_never_panics(
+            kind in prop::sample::select(SourceKind::ALL.to_vec()),
+            signed in any::<bool>(),
+            hdrs in prop::collection::vec((header_name(), "[ -~]{0,24}"), 0..6),
+            body in prop_oneof![prop::collection::vec(any::<u8>(), 0..256), json_ish()],
+        ) {
+            let src = SourceConfig {
+                secrets: if signed { vec![Secret::new("k")] } else { vec![] },
+                allow_unsigned: !signed,
+                ..source(kind, "k")
+            };
+            let mut h = HeaderMap::new();
+            for (k, v) in &hdrs {
+                if let Ok(v) = HeaderValue::from_str(v.trim()) {
+                    h.append(HeaderName::from_static(k), v);
+                }
+            }
+            let d = Delivery { headers: &h, query: Some("secret=k&x=%ZZ"), body: &body };
+            if let Ok(ev) = receive(&src, &d) {
+                prop_assert!(!ev.kind.is_empty());
+                prop_assert!(!ev.delivery_id.is_empty());
+                prop_assert!(ev.payload.get("secret").is_none());
+            }
+        }
+    }
+}

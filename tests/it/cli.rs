@@ -1,0 +1,160 @@
+//! The binary as an operator runs it: `check` and `render`, exit codes and
+//! messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn hookbridge(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookbridge"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("HOOKBRIDGE_CONFIG")
+        .env_remove("WEBHOOK_SECRET")
+        .env_remove("SLACK_BOT_TOKEN")
+        .env_remove("DISCORD_WEBHOOK_URL")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run hookbridge")
+}
+
+fn repo_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn check_the_shipped_config() {
+    let o = hookbridge(repo_dir(), &["check"], &[("WEBHOOK_SECRET", "x")]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("POST /hooks/github"), "{stdout}");
+    assert!(stdout.contains("-> console"), "{stdout}");
+    assert!(stdout.contains("templates: ok"), "{stdout}");
+    // no secret is ever printed
+    let o = hookbridge(repo_dir(), &["check"], &[("WEBHOOK_SECRET", "very-secret-value")]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("very-secret-value"));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("very-secret-value"));
+}
+
+#[test]
+fn check_names_a_missing_variable() {
+    let o = hookbridge(repo_dir(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bridge.toml:"), "{stderr}");
+    assert!(stderr.contains("WEBHOOK_SECRET"), "{stderr}");
+    assert!(stderr.contains("fix:"), "{stderr}");
+}
+
+#[test]
+fn check_points_at_the_broken_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        "[sources.gh]\nkind = \"github\"\nallow_unsigned = true\n\n[sinks.c]\nkind = \"stdout\"\n\n[[routes]]\nto = [\"slack-team\"]\n",
+    )
+    .unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bridge.toml:9"), "{stderr}");
+    assert!(stderr.contains("routes[0].to"), "{stderr}");
+    assert!(stderr.contains("no sink named `slack-team`"), "{stderr}");
+
+    // a missing file is exit 1 too, naming the file
+    let o = hookbridge(dir.path(), &["check", "--config", "nope.toml"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.toml"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = hookbridge(repo_dir(), &["frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let o = hookbridge(repo_dir(), &["render", "--source", "github"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+}
+
+#[test]
+fn render_shows_each_target_and_its_exact_body() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        r##"
+[sources.github]
+kind = "github"
+allow_unsigned = true
+
+[sinks.team-slack]
+kind = "slack"
+token = "xoxb-not-real"
+
+[sinks.ml-discord]
+kind = "discord"
+webhook_url = "https://discord.com/api/webhooks/1/abc"
+
+[[routes]]
+events = ["pull_request"]
+to = ["team-slack:#eng", "ml-discord"]
+
+[[routes]]
+events = ["push"]
+branches = ["main"]
+to = ["team-slack:#pushes"]
+"##,
+    )
+    .unwrap();
+    let payload = fixtures_dir().join("github/pull_request.opened.1.json");
+    let payload = payload.to_str().unwrap();
+    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", payload, "--json"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2, "{v:#}");
+    assert_eq!(arr[0]["sink"], "team-slack");
+    assert_eq!(arr[0]["platform"], "slack");
+    assert_eq!(arr[0]["channel"], "#eng");
+    assert_eq!(arr[0]["body"]["channel"], "#eng");
+    assert!(arr[0]["body"]["text"].as_str().unwrap().len() > 10);
+    assert_eq!(arr[1]["sink"], "ml-discord");
+    assert_eq!(arr[1]["body"]["allowed_mentions"]["parse"], serde_json::json!([]));
+    assert!(arr[1]["body"]["content"].as_str().unwrap().len() > 10);
+    // tokens never appear
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("xoxb-not-real") && !text.contains("/abc"), "{text}");
+
+    // the human form names each target and shows the message
+    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", payload], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("=== team-slack:#eng (slack"), "{text}");
+    assert!(text.contains("=== ml-discord (discord"), "{text}");
+
+    // a push to a branch no route takes: nothing, said on stderr, exit 0
+    let payload = fixtures_dir().join("github/push.1.json");
+    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", payload.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no route matches"), "{}", out(&o));
+
+    // unknown source and unreadable payload: exit 1 with the reason
+    let o = hookbridge(dir.path(), &["render", "--source", "gitlab", "--payload", payload.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no source named `gitlab`"));
+    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", "missing.json"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
+}
