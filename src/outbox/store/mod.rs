@@ -1,11 +1,16 @@
 //! The outbox store: dedup keys and one row per (delivery, target), behind
 //! the [`Store`] trait, with SQLite (WAL, group commit) as the implementation.
 //!
-//! INTERFACE STUB: to be implemented.
-
-use std::path::Path;
+//! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
+//! [`SqliteStore`]: one writer thread doing group commit, reads off the
+//! async runtime), `tests`.
 
 use async_trait::async_trait;
+
+mod schema;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
 
 pub type RowId = i64;
 
@@ -94,7 +99,9 @@ pub enum StoreError {
     Closed,
     #[error("store is busy: {0}")]
     Busy(String),
-    #[error("store schema version {found} is newer than this binary knows ({known}); upgrade hookbridge")]
+    #[error(
+        "store schema version {found} is newer than this binary knows ({known}); upgrade hookbridge"
+    )]
     SchemaTooNew { found: i64, known: i64 },
     #[error("store: {0}")]
     Other(String),
@@ -106,12 +113,21 @@ pub trait Store: Send + Sync + 'static {
     /// `Duplicate`; else record it and insert one pending row per message.
     /// Returns only after the transaction is durable. Concurrent calls share
     /// one commit.
-    async fn accept(&self, meta: DeliveryMeta, messages: Vec<NewMessage>) -> Result<Accepted, StoreError>;
+    async fn accept(
+        &self,
+        meta: DeliveryMeta,
+        messages: Vec<NewMessage>,
+    ) -> Result<Accepted, StoreError>;
     /// The oldest pending row of a lane (FIFO head), whatever its next_attempt_at.
     async fn head(&self, lane: &Lane) -> Result<Option<Row>, StoreError>;
     async fn mark_sent(&self, id: RowId) -> Result<(), StoreError>;
     /// Counts an attempt, keeps the error, and schedules the next one.
-    async fn mark_retry(&self, id: RowId, next_attempt_at: i64, error: &str) -> Result<(), StoreError>;
+    async fn mark_retry(
+        &self,
+        id: RowId,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
     /// Counts an attempt and gives up on the row.
     async fn mark_dead(&self, id: RowId, error: &str) -> Result<(), StoreError>;
     /// Lanes that have pending rows.
@@ -126,19 +142,4 @@ pub trait Store: Send + Sync + 'static {
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// Ok when a write would succeed now.
     async fn check_writable(&self) -> Result<(), StoreError>;
-}
-
-/// SQLite in WAL mode with `synchronous=FULL`.
-pub struct SqliteStore {}
-
-impl SqliteStore {
-    /// Opens (creating or migrating) the store file.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let _ = path;
-        todo!()
-    }
-    /// A store in memory: same behaviour, nothing survives the process.
-    pub fn open_memory() -> Result<SqliteStore, StoreError> {
-        todo!()
-    }
 }
