@@ -9,6 +9,8 @@ use async_trait::async_trait;
 
 mod schema;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 pub use sqlite::SqliteStore;
 
