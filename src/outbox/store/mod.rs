@@ -1,11 +1,18 @@
 //! The outbox store: dedup keys and one row per (delivery, target), behind
 //! the [`Store`] trait, with SQLite (WAL, group commit) as the implementation.
 //!
-//! INTERFACE STUB: to be implemented.
-
-use std::path::Path;
+//! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
+//! [`SqliteStore`]: one writer thread doing group commit, reads off the
+//! async runtime), `tests`.
 
 use async_trait::async_trait;
+
+mod schema;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+pub use sqlite::SqliteStore;
 
 pub type RowId = i64;
 
@@ -137,57 +144,4 @@ pub trait Store: Send + Sync + 'static {
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// Ok when a write would succeed now.
     async fn check_writable(&self) -> Result<(), StoreError>;
-}
-
-/// SQLite in WAL mode with `synchronous=FULL`.
-pub struct SqliteStore {}
-
-impl SqliteStore {
-    /// Opens (creating or migrating) the store file.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let _ = path;
-        todo!()
-    }
-    /// A store in memory: same behaviour, nothing survives the process.
-    pub fn open_memory() -> Result<SqliteStore, StoreError> {
-        todo!()
-    }
-}
-
-// TEMPORARY stub impl until the store lands.
-#[async_trait]
-impl Store for SqliteStore {
-    async fn accept(&self, _m: DeliveryMeta, _x: Vec<NewMessage>) -> Result<Accepted, StoreError> {
-        todo!()
-    }
-    async fn head(&self, _l: &Lane) -> Result<Option<Row>, StoreError> {
-        todo!()
-    }
-    async fn mark_sent(&self, _id: RowId) -> Result<(), StoreError> {
-        todo!()
-    }
-    async fn mark_retry(&self, _id: RowId, _n: i64, _e: &str) -> Result<(), StoreError> {
-        todo!()
-    }
-    async fn mark_dead(&self, _id: RowId, _e: &str) -> Result<(), StoreError> {
-        todo!()
-    }
-    async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError> {
-        todo!()
-    }
-    async fn list(&self, _s: Option<Status>, _l: usize) -> Result<Vec<Row>, StoreError> {
-        todo!()
-    }
-    async fn replay(&self, _ids: &[RowId]) -> Result<usize, StoreError> {
-        todo!()
-    }
-    async fn replay_dead(&self) -> Result<usize, StoreError> {
-        todo!()
-    }
-    async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        todo!()
-    }
-    async fn check_writable(&self) -> Result<(), StoreError> {
-        todo!()
-    }
 }

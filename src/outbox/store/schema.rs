@@ -1,0 +1,120 @@
+//! The store's on-disk schema: versioned with `PRAGMA user_version`, one
+//! migration step per version, and the connection settings every connection
+//! gets (busy timeout, WAL, `synchronous=FULL`).
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// The schema version this binary writes and understands.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for another connection's lock (the CLI and
+/// the service share the file) before giving up with `SQLITE_BUSY`.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+
+/// Version 1: meta, dedup keys, outbox rows.
+const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value ANY
+);
+
+CREATE TABLE dedup (
+    source      TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    seen_at     INTEGER NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+);
+-- Pruning old keys walks this index.
+CREATE INDEX dedup_seen_at ON dedup (seen_at);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    source          TEXT NOT NULL,
+    delivery_id     TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    repo            TEXT NOT NULL,
+    sink            TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    queued_at       INTEGER NOT NULL
+);
+-- Head of a lane, pending lanes and depth by sink: only pending rows, which
+-- stay few while sent rows pile up. Queries must spell status = 'pending'
+-- literally for the planner to pick this partial index.
+CREATE INDEX outbox_pending_lane ON outbox (sink, channel, id) WHERE status = 'pending';
+-- `deliveries --status X`, newest first.
+CREATE INDEX outbox_status ON outbox (status, id);
+";
+
+/// Per-connection settings shared by writer and reader connections.
+pub(super) fn configure_common(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+/// Switches a file database to WAL with `synchronous=FULL`.
+pub(super) fn configure_wal(conn: &Connection) -> Result<(), StoreError> {
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Other(format!(
+            "could not switch the store to WAL mode (journal_mode is {mode:?})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+/// Reads `user_version`, refusing a schema newer than this binary's.
+pub(super) fn check_version(conn: &Connection) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::Other(format!(
+            "store schema version {found} is invalid; is this a hookbridge store?"
+        )));
+    }
+    Ok(found)
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`] and records the open, in one
+/// immediate transaction (re-reading the version inside it, so two processes opening a fresh file
+/// at once do not both migrate).
+pub(super) fn migrate(conn: &mut Connection, now_ms: i64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = check_version(&tx)?;
+    if found < SCHEMA_VERSION {
+        for (version, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            tx.execute_batch(step).map_err(|e| {
+                StoreError::Other(format!("store migration to version {}: {e}", version + 1))
+            })?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    // A real write, so a read-only file is refused here and not at the
+    // first accepted webhook.
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('opened_at', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [now_ms],
+    )?;
+    tx.commit()?;
+    Ok(())
+}

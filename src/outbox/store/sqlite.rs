@@ -1,0 +1,734 @@
+//! [`SqliteStore`]: the SQLite implementation of [`Store`].
+//!
+//! Writes: every write is a request on a bounded queue to one writer thread
+//! that owns the write connection. The thread takes what is queued (up to
+//! [`MAX_BATCH`] requests), runs it in one `BEGIN IMMEDIATE` transaction
+//! (each request in its own savepoint, so one failing request does not undo
+//! the others), commits once, and only then answers each caller. With
+//! `synchronous=FULL` an answered `accept` is on disk.
+//!
+//! Reads: a separate read-only connection (WAL lets it read while the writer
+//! writes), used from `spawn_blocking` so the reactor never waits on SQLite.
+//! In memory (`open_memory`) the writer and the reads share the one
+//! connection, since a `:memory:` database is private to its connection.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::types::Type;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::schema;
+use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
+
+/// Most requests committed in one transaction.
+pub(super) const MAX_BATCH: usize = 512;
+/// Write requests waiting for the writer; beyond this `accept` answers `Busy`.
+pub(super) const QUEUE_CAPACITY: usize = 4096;
+/// Dedup keys are kept this long.
+pub(super) const DEDUP_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Old dedup keys are deleted at most this often.
+pub(super) const PRUNE_INTERVAL_MS: i64 = 60 * 1000;
+
+/// Unix milliseconds; replaceable in tests.
+pub(super) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    })
+}
+
+/// SQLite in WAL mode with `synchronous=FULL`.
+///
+/// Cheap to clone: clones share one writer thread and one read connection.
+/// When the last clone is dropped, the writer finishes the queued requests,
+/// commits them and the thread ends (the drop waits for it, at most one
+/// batch).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("commits", &self.commit_count())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    /// `None` only while dropping.
+    sender: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    /// The write connection (held by the writer thread for each batch);
+    /// kept here only for the tests' pause hook.
+    #[cfg(test)]
+    write_conn: Arc<Mutex<Connection>>,
+    /// The read connection; the same `Arc` as `write_conn` in memory.
+    read_conn: Arc<Mutex<Connection>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer drain what is left, then stop.
+        drop(self.sender.take());
+        if let Some(handle) = self.writer.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("outbox store writer thread panicked");
+        }
+    }
+}
+
+/// One write, as sent to the writer thread.
+enum Op {
+    Accept {
+        meta: DeliveryMeta,
+        messages: Vec<NewMessage>,
+    },
+    MarkSent {
+        id: RowId,
+    },
+    MarkRetry {
+        id: RowId,
+        next_attempt_at: i64,
+        error: String,
+    },
+    MarkDead {
+        id: RowId,
+        error: String,
+    },
+    Replay {
+        ids: Vec<RowId>,
+    },
+    ReplayDead,
+    Touch,
+}
+
+enum Outcome {
+    Accepted(Accepted),
+    Count(usize),
+    Done,
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+/// Where the database lives.
+enum Target<'a> {
+    File(&'a Path),
+    Memory,
+}
+
+impl SqliteStore {
+    /// Opens (creating or migrating) the store file.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with_clock(Target::File(path), system_clock())
+    }
+
+    /// A store in memory: same behaviour, nothing survives the process.
+    pub fn open_memory() -> Result<SqliteStore, StoreError> {
+        Self::open_with_clock(Target::Memory, system_clock())
+    }
+
+    /// How many write transactions the writer has committed: with group
+    /// commit, far fewer than the writes under concurrent load.
+    pub fn commit_count(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    fn open_with_clock(target: Target<'_>, clock: Clock) -> Result<SqliteStore, StoreError> {
+        let (write_conn, read_conn) = match target {
+            Target::File(path) => {
+                let write = open_file(path, true)
+                    .and_then(|mut conn| {
+                        schema::check_version(&conn)?;
+                        schema::configure_wal(&conn)?;
+                        schema::migrate(&mut conn, clock())?;
+                        Ok(conn)
+                    })
+                    .map_err(|e| open_context(path, e))?;
+                let read = open_file(path, false)
+                    .and_then(|conn| {
+                        conn.pragma_update(None, "query_only", true)?;
+                        Ok(conn)
+                    })
+                    .map_err(|e| open_context(path, e))?;
+                let write = Arc::new(Mutex::new(write));
+                (write, Arc::new(Mutex::new(read)))
+            }
+            Target::Memory => {
+                let mut conn = Connection::open_in_memory()?;
+                schema::configure_common(&conn)?;
+                schema::migrate(&mut conn, clock())?;
+                let shared = Arc::new(Mutex::new(conn));
+                (Arc::clone(&shared), shared)
+            }
+        };
+
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            conn: Arc::clone(&write_conn),
+            receiver,
+            commits: Arc::clone(&commits),
+            clock,
+            last_prune: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("outbox-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Other(format!("cannot start the store writer thread: {e}")))?;
+
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                sender: Some(sender),
+                writer: Some(handle),
+                #[cfg(test)]
+                write_conn,
+                read_conn,
+                commits,
+            }),
+        })
+    }
+
+    /// Queues one write and waits for its commit. `accept` fails fast with
+    /// `Busy` on a full queue (the HTTP layer answers 503); the bookkeeping
+    /// writes of the workers wait for room instead, since dropping them
+    /// would mean sending a message twice.
+    async fn write(&self, op: Op, wait_for_room: bool) -> Result<Outcome, StoreError> {
+        let sender = self.inner.sender.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request { op, reply };
+        if wait_for_room {
+            sender.send(request).await.map_err(|_| StoreError::Closed)?;
+        } else {
+            sender.try_send(request).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Busy(format!(
+                    "write queue is full ({QUEUE_CAPACITY} requests waiting)"
+                )),
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on the read connection, off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.inner.read_conn);
+        tokio::task::spawn_blocking(move || f(&lock(&conn)).map_err(store_error))
+            .await
+            .map_err(|e| StoreError::Other(format!("store read task failed: {e}")))?
+    }
+
+    /// Test hook: holds the writer's connection so requests pile up.
+    #[cfg(test)]
+    pub(super) fn pause_writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.inner.write_conn)
+    }
+
+    #[cfg(test)]
+    pub(super) fn open_at(path: &Path, clock: Clock) -> Result<SqliteStore, StoreError> {
+        Self::open_with_clock(Target::File(path), clock)
+    }
+}
+
+/// Opens a file connection: the writer's (creating the file) or the
+/// reader's.
+fn open_file(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    // No SQLITE_OPEN_URI: the configured path is a plain file name.
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    schema::configure_common(&conn)?;
+    Ok(conn)
+}
+
+/// Names the file and says what usually went wrong.
+fn open_context(path: &Path, e: StoreError) -> StoreError {
+    let StoreError::Sqlite(err) = e else {
+        return e;
+    };
+    let hint = match err.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen) => {
+            " (does the directory exist, and may hookbridge write to it?)"
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            " (the file or its directory is read-only for hookbridge)"
+        }
+        Some(ErrorCode::NotADatabase) => " (the file is not a SQLite database)",
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            " (another process holds a lock on it)"
+        }
+        _ => "",
+    };
+    StoreError::Other(format!("cannot open store {}: {err}{hint}", path.display()))
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave the connection inside a
+    // half-done transaction that we would commit: rusqlite's Transaction
+    // rolls back on drop. So a poisoned lock is still usable.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Busy / locked become `Busy` (callers may retry or answer 503).
+fn store_error(e: rusqlite::Error) -> StoreError {
+    if is_busy(&e) {
+        StoreError::Busy(e.to_string())
+    } else {
+        StoreError::Sqlite(e)
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The same failure, for every caller of a batch (rusqlite errors do not clone).
+fn batch_error(what: &str, e: &rusqlite::Error) -> StoreError {
+    if is_busy(e) {
+        StoreError::Busy(format!("{what}: {e}"))
+    } else {
+        StoreError::Other(format!("{what}: {e}"))
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Arc<Mutex<Connection>>,
+    receiver: mpsc::Receiver<Request>,
+    commits: Arc<AtomicU64>,
+    clock: Clock,
+    last_prune: Option<i64>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // `None` once every sender is gone and the queue is empty.
+        while let Some(first) = self.receiver.blocking_recv() {
+            batch.push(first);
+            let conn = Arc::clone(&self.conn);
+            let mut conn = lock(&conn);
+            // Take what queued up meanwhile (including while the previous
+            // batch was syncing): that is the group commit.
+            while batch.len() < MAX_BATCH {
+                match self.receiver.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(&mut conn, &mut batch);
+        }
+        tracing::debug!("outbox store writer stopped");
+    }
+
+    /// Runs the batch in one transaction and answers every caller after the
+    /// commit. Empties `batch`.
+    fn run_batch(&mut self, conn: &mut Connection, batch: &mut Vec<Request>) {
+        let now = (self.clock)();
+        let results = self.execute(conn, batch, now);
+        for (request, result) in batch.drain(..).zip(results) {
+            // The caller may have given up (cancelled future); the write
+            // stands either way.
+            let _ = request.reply.send(result);
+        }
+    }
+
+    fn execute(
+        &mut self,
+        conn: &mut Connection,
+        batch: &[Request],
+        now: i64,
+    ) -> Vec<Result<Outcome, StoreError>> {
+        let fail_all = |e: StoreError| -> Vec<Result<Outcome, StoreError>> {
+            let msg = e.to_string();
+            let busy = matches!(e, StoreError::Busy(_));
+            batch
+                .iter()
+                .map(|_| {
+                    Err(if busy {
+                        StoreError::Busy(msg.clone())
+                    } else {
+                        StoreError::Other(msg.clone())
+                    })
+                })
+                .collect()
+        };
+
+        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(batch_error("cannot begin a store transaction", &e)),
+        };
+
+        if self
+            .last_prune
+            .is_none_or(|at| now - at >= PRUNE_INTERVAL_MS)
+        {
+            match in_savepoint(&mut tx, |c| prune_dedup(c, now)) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(keys = n, "pruned old dedup keys"),
+                Err(e) => tracing::warn!(error = %e, "pruning old dedup keys failed"),
+            }
+            self.last_prune = Some(now);
+        }
+
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            let result = in_savepoint(&mut tx, |c| apply(c, &request.op, now));
+            if let Err(e) = &result
+                && tx.is_autocommit()
+            {
+                // SQLite rolled the whole transaction back (e.g. disk full):
+                // nothing of this batch stands.
+                return fail_all(StoreError::Other(format!(
+                    "store transaction rolled back: {e}"
+                )));
+            }
+            results.push(result);
+        }
+
+        match tx.commit() {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                results
+            }
+            Err(e) => fail_all(batch_error("store commit failed", &e)),
+        }
+    }
+}
+
+/// Runs `f` in a savepoint: kept if it succeeds, undone if it fails.
+fn in_savepoint<T>(
+    tx: &mut rusqlite::Transaction<'_>,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let sp = tx.savepoint().map_err(store_error)?;
+    let value = f(&sp)?; // on error, dropping `sp` rolls it back
+    sp.commit().map_err(store_error)?;
+    Ok(value)
+}
+
+fn prune_dedup(conn: &Connection, now: i64) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(SQL_PRUNE_DEDUP)?;
+    Ok(stmt.execute([now - DEDUP_WINDOW_MS])?)
+}
+
+fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
+    match op {
+        Op::Accept { meta, messages } => accept(conn, meta, messages, now).map(Outcome::Accepted),
+        Op::MarkSent { id } => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE id = ?1",
+            )?;
+            expect_row(stmt.execute([id])?, *id)
+        }
+        Op::MarkRetry {
+            id,
+            next_attempt_at,
+            error,
+        } => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1",
+            )?;
+            expect_row(stmt.execute(params![id, next_attempt_at, error])?, *id)
+        }
+        Op::MarkDead { id, error } => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1",
+            )?;
+            expect_row(stmt.execute(params![id, error])?, *id)
+        }
+        Op::Replay { ids } => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
+                 queued_at = ?2 WHERE id = ?1",
+            )?;
+            let mut count = 0;
+            for id in ids {
+                count += stmt.execute(params![id, now])?;
+            }
+            Ok(Outcome::Count(count))
+        }
+        Op::ReplayDead => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1,
+                 queued_at = ?1 WHERE status = 'dead'",
+            )?;
+            Ok(Outcome::Count(stmt.execute([now])?))
+        }
+        Op::Touch => {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('write_checked_at', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?;
+            stmt.execute([now])?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+fn expect_row(changed: usize, id: RowId) -> Result<Outcome, StoreError> {
+    if changed == 0 {
+        Err(StoreError::Other(format!("no outbox row with id {id}")))
+    } else {
+        Ok(Outcome::Done)
+    }
+}
+
+fn accept(
+    conn: &Connection,
+    meta: &DeliveryMeta,
+    messages: &[NewMessage],
+    now: i64,
+) -> Result<Accepted, StoreError> {
+    // New key, or a key older than the window (not pruned yet): claim it.
+    // A key seen within the window changes nothing: a duplicate. Earlier
+    // requests of the same batch are visible here, same transaction.
+    let mut claim = conn.prepare_cached(
+        "INSERT INTO dedup (source, delivery_id, seen_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source, delivery_id) DO UPDATE SET seen_at = excluded.seen_at
+         WHERE dedup.seen_at <= ?4",
+    )?;
+    let claimed = claim.execute(params![
+        meta.source,
+        meta.delivery_id,
+        now,
+        now - DEDUP_WINDOW_MS
+    ])?;
+    if claimed == 0 {
+        return Ok(Accepted::Duplicate);
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO outbox (source, delivery_id, kind, repo, sink, channel, body, status,
+                             attempts, next_attempt_at, last_error, created_at, queued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, NULL, ?8, ?8)
+         RETURNING id",
+    )?;
+    let mut ids = Vec::with_capacity(messages.len());
+    for m in messages {
+        let id: RowId = insert.query_row(
+            params![
+                meta.source,
+                meta.delivery_id,
+                meta.kind,
+                meta.repo,
+                m.lane.sink,
+                m.lane.channel,
+                m.body,
+                now
+            ],
+            |r| r.get(0),
+        )?;
+        ids.push(id);
+    }
+    Ok(Accepted::Stored(ids))
+}
+
+macro_rules! row_columns {
+    () => {
+        "id, source, delivery_id, kind, repo, sink, channel, body, status, attempts, \
+         next_attempt_at, last_error, created_at, queued_at"
+    };
+}
+
+// The read queries. The pending-row queries name the partial index
+// `outbox_pending_lane` (without statistics the planner would rather take
+// `outbox_status` plus a sort), and spell `status = 'pending'` literally, as
+// a partial index requires. The tests check the plans.
+pub(super) const SQL_HEAD: &str = concat!(
+    "SELECT ",
+    row_columns!(),
+    " FROM outbox INDEXED BY outbox_pending_lane \
+     WHERE status = 'pending' AND sink = ?1 AND channel = ?2 ORDER BY id LIMIT 1"
+);
+pub(super) const SQL_LIST_STATUS: &str = concat!(
+    "SELECT ",
+    row_columns!(),
+    " FROM outbox WHERE status = ?1 ORDER BY id DESC LIMIT ?2"
+);
+pub(super) const SQL_LIST_ALL: &str = concat!(
+    "SELECT ",
+    row_columns!(),
+    " FROM outbox ORDER BY id DESC LIMIT ?1"
+);
+pub(super) const SQL_PENDING_LANES: &str = "SELECT DISTINCT sink, channel \
+     FROM outbox INDEXED BY outbox_pending_lane WHERE status = 'pending' ORDER BY sink, channel";
+pub(super) const SQL_DEPTH_BY_SINK: &str = "SELECT sink, COUNT(*) \
+     FROM outbox INDEXED BY outbox_pending_lane WHERE status = 'pending' GROUP BY sink ORDER BY sink";
+pub(super) const SQL_PRUNE_DEDUP: &str = "DELETE FROM dedup WHERE seen_at <= ?1";
+
+fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let status: String = r.get(8)?;
+    let status = Status::parse(&status).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            8,
+            Type::Text,
+            format!("unknown outbox status {status:?}").into(),
+        )
+    })?;
+    Ok(Row {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        delivery_id: r.get(2)?,
+        kind: r.get(3)?,
+        repo: r.get(4)?,
+        lane: Lane {
+            sink: r.get(5)?,
+            channel: r.get(6)?,
+        },
+        body: r.get(7)?,
+        status,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        last_error: r.get(11)?,
+        created_at: r.get(12)?,
+        queued_at: r.get(13)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn accept(
+        &self,
+        meta: DeliveryMeta,
+        messages: Vec<NewMessage>,
+    ) -> Result<Accepted, StoreError> {
+        match self.write(Op::Accept { meta, messages }, false).await? {
+            Outcome::Accepted(a) => Ok(a),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn head(&self, lane: &Lane) -> Result<Option<Row>, StoreError> {
+        let lane = lane.clone();
+        self.read(move |c| {
+            c.prepare_cached(SQL_HEAD)?
+                .query_row(params![lane.sink, lane.channel], row_from_sql)
+                .optional()
+        })
+        .await
+    }
+
+    async fn mark_sent(&self, id: RowId) -> Result<(), StoreError> {
+        self.write(Op::MarkSent { id }, true).await.map(|_| ())
+    }
+
+    async fn mark_retry(
+        &self,
+        id: RowId,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let op = Op::MarkRetry {
+            id,
+            next_attempt_at,
+            error: error.to_owned(),
+        };
+        self.write(op, true).await.map(|_| ())
+    }
+
+    async fn mark_dead(&self, id: RowId, error: &str) -> Result<(), StoreError> {
+        let op = Op::MarkDead {
+            id,
+            error: error.to_owned(),
+        };
+        self.write(op, true).await.map(|_| ())
+    }
+
+    async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(SQL_PENDING_LANES)?;
+            stmt.query_map([], |r| {
+                Ok(Lane {
+                    sink: r.get(0)?,
+                    channel: r.get(1)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn list(&self, status: Option<Status>, limit: usize) -> Result<Vec<Row>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| match status {
+            Some(status) => c
+                .prepare_cached(SQL_LIST_STATUS)?
+                .query_map(params![status.as_str(), limit], row_from_sql)?
+                .collect(),
+            None => c
+                .prepare_cached(SQL_LIST_ALL)?
+                .query_map([limit], row_from_sql)?
+                .collect(),
+        })
+        .await
+    }
+
+    async fn replay(&self, ids: &[RowId]) -> Result<usize, StoreError> {
+        // Each row counts once, however often it is named.
+        let ids: Vec<RowId> = ids
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match self.write(Op::Replay { ids }, true).await? {
+            Outcome::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn replay_dead(&self) -> Result<usize, StoreError> {
+        match self.write(Op::ReplayDead, true).await? {
+            Outcome::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(SQL_DEPTH_BY_SINK)?;
+            stmt.query_map([], |r| {
+                let count: i64 = r.get(1)?;
+                Ok((r.get(0)?, u64::try_from(count).unwrap_or(0)))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(Op::Touch, false).await.map(|_| ())
+    }
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Other("store writer gave an unexpected answer".into())
+}

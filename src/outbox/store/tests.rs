@@ -1,0 +1,862 @@
+//! Tests of the SQLite store, on real files in a temporary directory.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use rusqlite::Connection;
+
+use super::sqlite::{
+    Clock, DEDUP_WINDOW_MS, MAX_BATCH, QUEUE_CAPACITY, SQL_DEPTH_BY_SINK, SQL_HEAD,
+    SQL_LIST_STATUS, SQL_PENDING_LANES, SQL_PRUNE_DEDUP,
+};
+use super::*;
+
+const T0: i64 = 1_800_000_000_000;
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+struct FakeClock(Arc<AtomicI64>);
+
+impl FakeClock {
+    fn new() -> Self {
+        FakeClock(Arc::new(AtomicI64::new(T0)))
+    }
+    fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+    fn clock(&self) -> Clock {
+        let at = Arc::clone(&self.0);
+        Arc::new(move || at.load(Ordering::SeqCst))
+    }
+}
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("hookbridge.db")
+}
+
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&db_path(dir)).unwrap()
+}
+
+fn meta(source: &str, delivery_id: &str) -> DeliveryMeta {
+    DeliveryMeta {
+        source: source.into(),
+        delivery_id: delivery_id.into(),
+        kind: "push".into(),
+        repo: "acme/widgets".into(),
+    }
+}
+
+fn lane(sink: &str, channel: &str) -> Lane {
+    Lane {
+        sink: sink.into(),
+        channel: channel.into(),
+    }
+}
+
+fn msg(sink: &str, channel: &str, body: &str) -> NewMessage {
+    NewMessage {
+        lane: lane(sink, channel),
+        body: body.into(),
+    }
+}
+
+fn stored(a: Accepted) -> Vec<RowId> {
+    match a {
+        Accepted::Stored(ids) => ids,
+        Accepted::Duplicate => panic!("expected Stored, got Duplicate"),
+    }
+}
+
+async fn row(store: &SqliteStore, id: RowId) -> Row {
+    store
+        .list(None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("row {id} not found"))
+}
+
+/// Polls a future once, so an `accept` puts its request on the queue.
+fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[tokio::test]
+async fn accept_then_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let ids = stored(
+        store
+            .accept(
+                meta("github", "d-1"),
+                vec![
+                    msg("slack", "#a", "{\"n\":1}"),
+                    msg("discord", "", "{\"n\":2}"),
+                ],
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1], "ids increase in the order given: {ids:?}");
+
+    let again = store
+        .accept(meta("github", "d-1"), vec![msg("slack", "#a", "{\"n\":3}")])
+        .await
+        .unwrap();
+    assert_eq!(again, Accepted::Duplicate);
+    // Same delivery id from another source is another delivery.
+    let other = store.accept(meta("gitlab", "d-1"), vec![]).await.unwrap();
+    assert_eq!(other, Accepted::Stored(vec![]));
+
+    let rows = store.list(None, 100).await.unwrap();
+    assert_eq!(rows.len(), 2, "the duplicate queued nothing");
+    let first = rows.iter().find(|r| r.id == ids[0]).unwrap();
+    assert_eq!(first.source, "github");
+    assert_eq!(first.delivery_id, "d-1");
+    assert_eq!(first.kind, "push");
+    assert_eq!(first.repo, "acme/widgets");
+    assert_eq!(first.lane, lane("slack", "#a"));
+    assert_eq!(first.body, "{\"n\":1}");
+    assert_eq!(first.status, Status::Pending);
+    assert_eq!(first.attempts, 0);
+    assert_eq!(first.last_error, None);
+    assert_eq!(first.created_at, first.queued_at);
+    assert_eq!(first.next_attempt_at, first.created_at);
+}
+
+#[tokio::test]
+async fn duplicate_detected_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    stored(
+        store
+            .accept(meta("github", "d-1"), vec![msg("slack", "", "{}")])
+            .await
+            .unwrap(),
+    );
+    drop(store);
+
+    let store = open(&dir);
+    let again = store
+        .accept(meta("github", "d-1"), vec![msg("slack", "", "{}")])
+        .await
+        .unwrap();
+    assert_eq!(again, Accepted::Duplicate);
+    assert_eq!(
+        store.list(None, 10).await.unwrap().len(),
+        1,
+        "the row survived the reopen"
+    );
+}
+
+#[tokio::test]
+async fn dedup_keys_expire_after_seven_days_and_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let store = SqliteStore::open_at(&db_path(&dir), clock.clock()).unwrap();
+    stored(store.accept(meta("github", "old"), vec![]).await.unwrap());
+
+    clock.set(T0 + DEDUP_WINDOW_MS - 1);
+    assert_eq!(
+        store.accept(meta("github", "old"), vec![]).await.unwrap(),
+        Accepted::Duplicate
+    );
+
+    // Just past the window: the pair is new again.
+    clock.set(T0 + DEDUP_WINDOW_MS);
+    stored(
+        store
+            .accept(meta("github", "old"), vec![msg("s", "", "{}")])
+            .await
+            .unwrap(),
+    );
+
+    // Another key, then far in the future: the next write prunes both old keys.
+    stored(store.accept(meta("github", "other"), vec![]).await.unwrap());
+    clock.set(T0 + 3 * DEDUP_WINDOW_MS);
+    stored(store.accept(meta("github", "fresh"), vec![]).await.unwrap());
+
+    let raw = Connection::open(db_path(&dir)).unwrap();
+    let keys: Vec<String> = raw
+        .prepare("SELECT delivery_id FROM dedup ORDER BY delivery_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, vec!["fresh".to_string()]);
+}
+
+#[tokio::test]
+async fn head_is_fifo_per_lane_across_mark_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = lane("slack", "#a");
+    let b = lane("slack", "#b");
+    let mut lane_a = Vec::new();
+    let mut lane_b = Vec::new();
+    for i in 0..4 {
+        let ids = stored(
+            store
+                .accept(
+                    meta("github", &format!("d-{i}")),
+                    vec![
+                        msg("slack", "#a", &format!("a{i}")),
+                        msg("slack", "#b", &format!("b{i}")),
+                    ],
+                )
+                .await
+                .unwrap(),
+        );
+        lane_a.push(ids[0]);
+        lane_b.push(ids[1]);
+    }
+
+    // A retry scheduled far ahead does not let the next row jump the queue.
+    store.mark_retry(lane_a[0], i64::MAX, "503").await.unwrap();
+    for (i, id) in lane_a.iter().enumerate() {
+        let head = store.head(&a).await.unwrap().unwrap();
+        assert_eq!(head.id, *id);
+        assert_eq!(head.body, format!("a{i}"));
+        store.mark_sent(*id).await.unwrap();
+    }
+    assert!(store.head(&a).await.unwrap().is_none());
+
+    // Lane b was untouched and is still in order.
+    assert_eq!(store.head(&b).await.unwrap().unwrap().id, lane_b[0]);
+    assert!(store.head(&lane("discord", "")).await.unwrap().is_none());
+
+    let sent = row(&store, lane_a[0]).await;
+    assert_eq!(sent.status, Status::Sent);
+    assert_eq!(sent.attempts, 2, "one retry and one successful send");
+}
+
+#[tokio::test]
+async fn retry_and_dead_bookkeeping() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let ids = stored(
+        store
+            .accept(meta("github", "d"), vec![msg("slack", "", "{}")])
+            .await
+            .unwrap(),
+    );
+    let id = ids[0];
+
+    store.mark_retry(id, T0 + 1_000, "HTTP 502").await.unwrap();
+    store.mark_retry(id, T0 + 5_000, "timeout").await.unwrap();
+    let r = row(&store, id).await;
+    assert_eq!(r.status, Status::Pending);
+    assert_eq!(r.attempts, 2);
+    assert_eq!(r.next_attempt_at, T0 + 5_000);
+    assert_eq!(r.last_error.as_deref(), Some("timeout"));
+
+    store.mark_dead(id, "channel_not_found").await.unwrap();
+    let r = row(&store, id).await;
+    assert_eq!(r.status, Status::Dead);
+    assert_eq!(r.attempts, 3);
+    assert_eq!(r.last_error.as_deref(), Some("channel_not_found"));
+    assert!(
+        store.head(&lane("slack", "")).await.unwrap().is_none(),
+        "dead rows leave the lane"
+    );
+
+    for result in [
+        store.mark_sent(9_999).await,
+        store.mark_retry(9_999, 0, "x").await,
+        store.mark_dead(9_999, "x").await,
+    ] {
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("9999"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn replay_and_replay_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let store = SqliteStore::open_at(&db_path(&dir), clock.clock()).unwrap();
+    let ids = stored(
+        store
+            .accept(
+                meta("github", "d"),
+                vec![
+                    msg("s", "", "0"),
+                    msg("s", "", "1"),
+                    msg("s", "", "2"),
+                    msg("s", "", "3"),
+                ],
+            )
+            .await
+            .unwrap(),
+    );
+    store.mark_dead(ids[0], "gone").await.unwrap();
+    store.mark_dead(ids[1], "gone too").await.unwrap();
+    store.mark_sent(ids[2]).await.unwrap();
+
+    clock.set(T0 + 60_000);
+    // Named twice and an unknown id: each real row counts once.
+    let n = store.replay(&[ids[2], ids[2], 9_999]).await.unwrap();
+    assert_eq!(n, 1);
+    let r = row(&store, ids[2]).await;
+    assert_eq!(r.status, Status::Pending);
+    assert_eq!(r.attempts, 0);
+    assert_eq!(r.queued_at, T0 + 60_000);
+    assert_eq!(r.next_attempt_at, T0 + 60_000);
+    assert_eq!(r.created_at, T0);
+
+    clock.set(T0 + 120_000);
+    assert_eq!(store.replay_dead().await.unwrap(), 2);
+    for id in &ids[..2] {
+        let r = row(&store, *id).await;
+        assert_eq!(r.status, Status::Pending);
+        assert_eq!(r.attempts, 0);
+        assert_eq!(r.queued_at, T0 + 120_000);
+        assert!(
+            r.last_error.as_deref().unwrap().starts_with("gone"),
+            "last error kept"
+        );
+    }
+    assert_eq!(store.replay_dead().await.unwrap(), 0);
+    assert_eq!(
+        store.list(Some(Status::Pending), 10).await.unwrap().len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn list_filters_limits_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut all = Vec::new();
+    for i in 0..6 {
+        all.extend(stored(
+            store
+                .accept(meta("github", &format!("d{i}")), vec![msg("s", "", "{}")])
+                .await
+                .unwrap(),
+        ));
+    }
+    store.mark_sent(all[0]).await.unwrap();
+    store.mark_sent(all[3]).await.unwrap();
+    store.mark_dead(all[4], "no").await.unwrap();
+
+    let ids = |rows: Vec<Row>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list(None, 100).await.unwrap()),
+        all.iter().rev().copied().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ids(store.list(None, 2).await.unwrap()),
+        vec![all[5], all[4]]
+    );
+    assert_eq!(
+        ids(store.list(Some(Status::Sent), 100).await.unwrap()),
+        vec![all[3], all[0]]
+    );
+    assert_eq!(
+        ids(store.list(Some(Status::Dead), 100).await.unwrap()),
+        vec![all[4]]
+    );
+    assert_eq!(
+        ids(store.list(Some(Status::Pending), 2).await.unwrap()),
+        vec![all[5], all[2]]
+    );
+    assert!(store.list(None, 0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn depth_by_sink_and_pending_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    assert!(store.depth_by_sink().await.unwrap().is_empty());
+    assert!(store.pending_lanes().await.unwrap().is_empty());
+
+    let ids = stored(
+        store
+            .accept(
+                meta("github", "d"),
+                vec![
+                    msg("slack", "#b", "1"),
+                    msg("slack", "#a", "2"),
+                    msg("slack", "#a", "3"),
+                    msg("discord", "", "4"),
+                    msg("stdout", "", "5"),
+                ],
+            )
+            .await
+            .unwrap(),
+    );
+    store.mark_sent(ids[4]).await.unwrap();
+
+    assert_eq!(
+        store.depth_by_sink().await.unwrap(),
+        vec![("discord".to_string(), 1), ("slack".to_string(), 3)]
+    );
+    assert_eq!(
+        store.pending_lanes().await.unwrap(),
+        vec![
+            lane("discord", ""),
+            lane("slack", "#a"),
+            lane("slack", "#b")
+        ]
+    );
+
+    store.mark_dead(ids[0], "x").await.unwrap();
+    assert_eq!(
+        store.pending_lanes().await.unwrap(),
+        vec![lane("discord", ""), lane("slack", "#a")]
+    );
+    assert_eq!(
+        store.depth_by_sink().await.unwrap(),
+        vec![("discord".to_string(), 1), ("slack".to_string(), 2)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_handles_on_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = open(&dir);
+    let ids = stored(
+        service
+            .accept(
+                meta("github", "d"),
+                vec![msg("slack", "#a", "1"), msg("slack", "#a", "2")],
+            )
+            .await
+            .unwrap(),
+    );
+    service.mark_dead(ids[0], "invalid_auth").await.unwrap();
+
+    // The CLI opens the same file while the service runs.
+    let cli = open(&dir);
+    let rows = cli.list(None, 10).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[0]]
+    );
+    assert_eq!(
+        cli.list(Some(Status::Dead), 10).await.unwrap()[0]
+            .last_error
+            .as_deref(),
+        Some("invalid_auth")
+    );
+    assert_eq!(cli.replay_dead().await.unwrap(), 1);
+    cli.check_writable().await.unwrap();
+
+    // The service sees the replayed row at the head of its lane.
+    let head = service.head(&lane("slack", "#a")).await.unwrap().unwrap();
+    assert_eq!(head.id, ids[0]);
+    assert_eq!(head.attempts, 0);
+    // Dedup is shared too.
+    assert_eq!(
+        cli.accept(meta("github", "d"), vec![]).await.unwrap(),
+        Accepted::Duplicate
+    );
+    // And the service keeps writing after the CLI is gone.
+    drop(cli);
+    service.mark_sent(ids[0]).await.unwrap();
+    assert_eq!(
+        service
+            .head(&lane("slack", "#a"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ids[1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_accepts_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let before = store.commit_count();
+    const ACCEPTS: u64 = 200;
+
+    let tasks: Vec<_> = (0..ACCEPTS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept(
+                        meta("github", &format!("d-{i}")),
+                        vec![msg("slack", "#a", &i.to_string())],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(stored(t.await.unwrap().unwrap()));
+    }
+
+    let commits = store.commit_count() - before;
+    assert!(commits >= 1);
+    assert!(
+        commits < ACCEPTS / 2,
+        "{commits} commits for {ACCEPTS} accepts"
+    );
+
+    let mut bodies: Vec<u64> = store
+        .list(Some(Status::Pending), 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.body.parse().unwrap())
+        .collect();
+    bodies.sort_unstable();
+    assert_eq!(
+        bodies,
+        (0..ACCEPTS).collect::<Vec<_>>(),
+        "every accepted row is stored once"
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, ACCEPTS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dedup_within_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let before = store.commit_count();
+
+    let paused = store.pause_writer();
+    let mut first = store.accept(meta("github", "same"), vec![msg("s", "", "1")]);
+    let mut second = store.accept(meta("github", "same"), vec![msg("s", "", "2")]);
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    drop(paused);
+
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(store.commit_count() - before, 1, "both in one transaction");
+    assert!(
+        matches!(a, Accepted::Stored(ref ids) if ids.len() == 1),
+        "{a:?}"
+    );
+    assert_eq!(b, Accepted::Duplicate);
+    assert_eq!(store.list(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_request_does_not_undo_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let before = store.commit_count();
+
+    let paused = store.pause_writer();
+    let mut good = store.accept(meta("github", "ok"), vec![msg("s", "", "1")]);
+    let mut bad = store.mark_sent(9_999);
+    let mut also_good = store.accept(meta("github", "ok2"), vec![msg("s", "", "2")]);
+    assert!(poll_once(good.as_mut()).is_pending());
+    assert!(poll_once(bad.as_mut()).is_pending());
+    assert!(poll_once(also_good.as_mut()).is_pending());
+    drop(paused);
+
+    let good = good.await.unwrap();
+    assert!(bad.await.is_err());
+    let also_good = also_good.await.unwrap();
+    assert_eq!(store.commit_count() - before, 1);
+    let mut expected = stored(good);
+    expected.extend(stored(also_good));
+    let mut found: Vec<RowId> = store
+        .list(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, expected);
+}
+
+// Holding the writer's lock across the read below is the point: it blocks
+// only the writer thread, and shows reads do not need it.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread")]
+async fn full_queue_answers_busy_then_drains_in_capped_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let before = store.commit_count();
+
+    let paused = store.pause_writer();
+    let mut waiting = Vec::new();
+    let busy = loop {
+        let mut f = store.accept(meta("github", &format!("d-{}", waiting.len())), vec![]);
+        match poll_once(f.as_mut()) {
+            Poll::Pending => waiting.push(f),
+            Poll::Ready(result) => break result,
+        }
+        assert!(
+            waiting.len() <= QUEUE_CAPACITY + 1,
+            "the queue never filled"
+        );
+    };
+    assert!(matches!(busy, Err(StoreError::Busy(_))), "{busy:?}");
+    // The writer may already hold one request while it waits.
+    assert!(
+        waiting.len() == QUEUE_CAPACITY || waiting.len() == QUEUE_CAPACITY + 1,
+        "{} queued",
+        waiting.len()
+    );
+    // Reads are not held up by a paused writer on a file store.
+    assert!(store.list(None, 1).await.unwrap().is_empty());
+    drop(paused);
+
+    let total = waiting.len() as u64;
+    for f in waiting {
+        stored(f.await.unwrap());
+    }
+    let commits = store.commit_count() - before;
+    assert!(
+        commits >= total.div_ceil(MAX_BATCH as u64),
+        "{commits} commits: batches over the cap"
+    );
+    assert!(
+        commits <= total.div_ceil(MAX_BATCH as u64) + 2,
+        "{commits} commits for {total} queued"
+    );
+}
+
+#[tokio::test]
+async fn schema_too_new_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    Connection::open(db_path(&dir))
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+
+    match SqliteStore::open(&db_path(&dir)) {
+        Err(StoreError::SchemaTooNew { found, known }) => {
+            assert_eq!(found, 99);
+            assert_eq!(known, 1);
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a newer schema was opened"),
+    }
+    // Nothing was changed by the refusal.
+    let v: i64 = Connection::open(db_path(&dir))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99);
+}
+
+#[tokio::test]
+async fn fresh_file_gets_current_schema_wal_and_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(&dir);
+    let raw = Connection::open(db_path(&dir)).unwrap();
+    let v: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 1);
+    let mode: String = raw
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+fn open_error(path: &Path) -> String {
+    match SqliteStore::open(path) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened a store at {}", path.display()),
+    }
+}
+
+#[tokio::test]
+async fn unwritable_place_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // Parent is a regular file.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = open_error(&file.join("hookbridge.db"));
+    assert!(
+        err.contains("cannot open store") && err.contains("not-a-dir"),
+        "{err}"
+    );
+
+    // Parent does not exist.
+    let err = open_error(&dir.path().join("missing").join("hookbridge.db"));
+    assert!(
+        err.contains("missing") && err.contains("directory"),
+        "{err}"
+    );
+
+    // Path is a directory.
+    let err = open_error(dir.path());
+    assert!(err.contains("cannot open store"), "{err}");
+
+    // Not a database.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'z'; 4096]).unwrap();
+    let err = open_error(&junk);
+    assert!(
+        err.contains("junk.db") && err.contains("not a SQLite database"),
+        "{err}"
+    );
+
+    // Read-only directory and file (only meaningful without root's override).
+    use std::os::unix::fs::PermissionsExt;
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    drop(SqliteStore::open(&ro.join("hookbridge.db")).unwrap());
+    std::fs::set_permissions(
+        ro.join("hookbridge.db"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let privileged = std::fs::write(ro.join("probe"), b"x").is_ok();
+    if !privileged {
+        let err = open_error(&ro.join("hookbridge.db"));
+        assert!(err.contains("cannot open store"), "{err}");
+        let err = open_error(&ro.join("other.db"));
+        assert!(err.contains("cannot open store"), "{err}");
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn check_writable_commits_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let before = store.commit_count();
+    store.check_writable().await.unwrap();
+    assert_eq!(store.commit_count(), before + 1);
+    let raw = Connection::open(db_path(&dir)).unwrap();
+    let n: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM meta WHERE key = 'write_checked_at'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_store_behaves_the_same() {
+    let store = SqliteStore::open_memory().unwrap();
+    let ids = stored(
+        store
+            .accept(
+                meta("hf", "1"),
+                vec![msg("slack", "", "a"), msg("slack", "", "b")],
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store.accept(meta("hf", "1"), vec![]).await.unwrap(),
+        Accepted::Duplicate
+    );
+    assert_eq!(
+        store.head(&lane("slack", "")).await.unwrap().unwrap().id,
+        ids[0]
+    );
+    store.mark_sent(ids[0]).await.unwrap();
+    assert_eq!(
+        store.head(&lane("slack", "")).await.unwrap().unwrap().id,
+        ids[1]
+    );
+    store.mark_dead(ids[1], "x").await.unwrap();
+    assert_eq!(store.replay_dead().await.unwrap(), 1);
+    assert_eq!(
+        store.depth_by_sink().await.unwrap(),
+        vec![("slack".to_string(), 1)]
+    );
+    store.check_writable().await.unwrap();
+
+    // Group commit works in memory too.
+    let before = store.commit_count();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept(meta("hf", &format!("m{i}")), vec![msg("s", "", "x")])
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        stored(t.await.unwrap().unwrap());
+    }
+    assert!(store.commit_count() - before <= 100);
+    assert_eq!(store.list(None, 1_000).await.unwrap().len(), 102);
+
+    // Separate memory stores do not share data.
+    let other = SqliteStore::open_memory().unwrap();
+    assert!(other.list(None, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_last_handle_closes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let clone = store.clone();
+    let ids = stored(
+        clone
+            .accept(meta("github", "d"), vec![msg("s", "", "1")])
+            .await
+            .unwrap(),
+    );
+    drop(store);
+    // A clone keeps it open and working.
+    clone.mark_sent(ids[0]).await.unwrap();
+    let wal = dir.path().join("hookbridge.db-wal");
+    assert!(wal.exists());
+    drop(clone);
+    // The last connection to close checkpoints and removes the WAL: both
+    // the writer thread's and the reader's connections are gone.
+    assert!(
+        !wal.exists(),
+        "the WAL is still there: a connection is open"
+    );
+    let store = open(&dir);
+    assert_eq!(store.list(Some(Status::Sent), 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn queries_use_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    let raw = Connection::open(db_path(&dir)).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    };
+    let head = plan(SQL_HEAD);
+    assert!(
+        head.contains("outbox_pending_lane") && !head.contains("TEMP B-TREE"),
+        "{head}"
+    );
+    let depth = plan(SQL_DEPTH_BY_SINK);
+    assert!(depth.contains("outbox_pending_lane"), "{depth}");
+    let lanes = plan(SQL_PENDING_LANES);
+    assert!(lanes.contains("outbox_pending_lane"), "{lanes}");
+    let by_status = plan(SQL_LIST_STATUS);
+    assert!(
+        by_status.contains("outbox_status") && !by_status.contains("TEMP B-TREE"),
+        "{by_status}"
+    );
+    let prune = plan(SQL_PRUNE_DEDUP);
+    assert!(prune.contains("dedup_seen_at"), "{prune}");
+}
