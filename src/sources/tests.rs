@@ -384,7 +384,7 @@ mod never_panics {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
             "[ -~]{0,12}".prop_map(Value::String),
         ];
         let keys = prop::sample::select(vec![
