@@ -65,6 +65,9 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// A message older than this is given up (`dead`).
     pub max_age: Duration,
+    /// Least time between two sends on one lane; `None`: the platform's
+    /// published pace (Slack 1/s per channel, Discord 5 per 2 s).
+    pub min_interval: Option<Duration>,
 }
 
 impl Default for DeliveryConfig {
@@ -72,6 +75,7 @@ impl Default for DeliveryConfig {
         DeliveryConfig {
             timeout: Duration::from_secs(10),
             max_age: Duration::from_secs(24 * 3600),
+            min_interval: None,
         }
     }
 }

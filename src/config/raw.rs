@@ -48,6 +48,7 @@ struct RawStore {
 struct RawDelivery {
     timeout: Option<Spanned<String>>,
     max_age: Option<Spanned<String>>,
+    min_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -332,6 +333,23 @@ pub(super) fn parse(
         Some(d) => DeliveryConfig {
             timeout: cx.duration(&d.timeout, "delivery.timeout", defaults.timeout)?,
             max_age: cx.duration(&d.max_age, "delivery.max_age", defaults.max_age)?,
+            min_interval: match &d.min_interval {
+                Some(v) => {
+                    let text = cx.expand(v, "delivery.min_interval")?;
+                    match humantime::parse_duration(text.trim()) {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            return cx.err(
+                                v.span(),
+                                "delivery.min_interval",
+                                format!("`{text}` is not a duration: {e}"),
+                                "write e.g. \"1s\", or \"0s\" to send as fast as the platform answers",
+                            )
+                        }
+                    }
+                }
+                None => None,
+            },
         },
         None => defaults,
     };

@@ -236,7 +236,13 @@ impl LaneWorker {
         let sink_name = self.lane.sink.clone();
         metrics::histogram!("hookbridge_send_duration_seconds", "sink" => sink_name.clone())
             .record(started.elapsed().as_secs_f64());
-        *next_send = Instant::now() + sink.min_interval();
+        let pace = self
+            .outbox
+            .delivery
+            .load()
+            .min_interval
+            .unwrap_or_else(|| sink.min_interval());
+        *next_send = Instant::now() + pace;
         let result = match &outcome {
             Outcome::Sent { wait } => {
                 if let Some(w) = wait {
