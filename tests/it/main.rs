@@ -1,0 +1,2 @@
+mod sinks;
+mod standin;
