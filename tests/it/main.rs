@@ -1,5 +1,9 @@
 //! hookbridge's integration tests: one crate (one link), one module per
 //! concern, every test against real HTTP on 127.0.0.1.
 
+mod cli;
 mod common;
+mod delivery;
 mod receive;
+mod sinks;
+mod standin;
