@@ -208,12 +208,11 @@ impl Proc {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                if line.contains("hookbridge listening") {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                        if let Some(a) = v["fields"]["addr"].as_str() {
-                            let _ = tx.send(a.to_string());
-                        }
-                    }
+                if line.contains("hookbridge listening")
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(a) = v["fields"]["addr"].as_str()
+                {
+                    let _ = tx.send(a.to_string());
                 }
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
