@@ -2,9 +2,10 @@
 //!
 //! Two kinds, so that payload text is escaped exactly once:
 //! - *value* helpers (`truncate`, `short_sha`, `first_line`, `plural`,
-//!   `take`, `minus`, `add`, `coalesce`, `concat`, `lower`, `upper`) return plain
-//!   values: `{{truncate event.title 80}}` is escaped by the registry's escape
-//!   fn, and as a subexpression they hand raw text to the outer helper;
+//!   `take`, `minus`, `add`, `coalesce`, `concat`, `humanize`, `lower`,
+//!   `upper`) return plain values: `{{truncate event.title 80}}` is escaped
+//!   by the registry's escape fn, and as a subexpression they hand raw text
+//!   to the outer helper;
 //! - *markup* helpers (`link`, `bold`, `italic`, `code`, `quote`) escape their
 //!   text arguments themselves and write finished markup. Their block forms
 //!   (`{{#bold}}…{{/bold}}`) wrap already-rendered (already escaped) content,
@@ -42,6 +43,7 @@ pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
     );
     hb.register_helper("coalesce", Box::new(Coalesce));
     hb.register_helper("concat", Box::new(Concat));
+    hb.register_helper("humanize", Box::new(Humanize));
     hb.register_helper("lower", Box::new(Case { upper: false }));
     hb.register_helper("upper", Box::new(Case { upper: true }));
     hb.register_helper("link", Box::new(Link { platform }));
@@ -315,6 +317,21 @@ impl HelperDef for Concat {
             out.push_str(&text(param(h, r, i)?));
         }
         derived(Json::String(out))
+    }
+}
+
+/// `{{humanize "review_requested"}}` -> `review requested`.
+struct Humanize;
+impl HelperDef for Humanize {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let s = text(required(h, r, "humanize", 0)?);
+        derived(Json::String(s.replace(['_', '.'], " ").trim().to_string()))
     }
 }
 

@@ -80,7 +80,8 @@ impl std::fmt::Display for TemplateProblem {
 /// override can replace it.
 const FALLBACK: &str = "\0fallback";
 
-/// All templates for all platforms, compiled.
+/// All templates for all platforms, compiled. `Send + Sync`: share one
+/// behind an `Arc` (or swap it on reload).
 pub struct Renderer {
     slack: Handlebars<'static>,
     discord: Handlebars<'static>,
@@ -89,6 +90,11 @@ pub struct Renderer {
     /// `embedded:<platform>/<set>/<name>`.
     origins: BTreeMap<(Platform, String), String>,
 }
+
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Renderer>();
+};
 
 impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -343,15 +349,20 @@ impl Renderer {
             if pname.starts_with('.') {
                 continue;
             }
+            // Other files (a README, …) are fine; a misspelt platform
+            // directory or a template in the wrong place is worth a note.
             let Some(platform) = Platform::from_dir_name(&pname) else {
-                notes.push(note(
-                    &platform_dir,
-                    "not a platform directory (expected slack, discord or plain); ignored",
-                ));
+                if platform_dir.is_dir() {
+                    notes.push(note(
+                        &platform_dir,
+                        "not a platform directory (expected slack, discord or plain); ignored",
+                    ));
+                } else if pname.ends_with(".hbs") {
+                    notes.push(note(&platform_dir, MISPLACED));
+                }
                 continue;
             };
             if !platform_dir.is_dir() {
-                notes.push(note(&platform_dir, "not a directory; ignored"));
                 continue;
             }
             for set_dir in sorted_entries(&platform_dir, problems) {
@@ -362,10 +373,9 @@ impl Renderer {
                     continue;
                 }
                 if !set_dir.is_dir() {
-                    notes.push(note(
-                        &set_dir,
-                        "templates go in <platform>/<set>/<name>.hbs (e.g. slack/default/push.hbs); ignored",
-                    ));
+                    if set.ends_with(".hbs") {
+                        notes.push(note(&set_dir, MISPLACED));
+                    }
                     continue;
                 }
                 for file in sorted_entries(&set_dir, problems) {
@@ -376,11 +386,10 @@ impl Renderer {
                         continue;
                     }
                     let Some(stem) = fname.strip_suffix(".hbs").filter(|s| !s.is_empty()) else {
-                        notes.push(note(&file, "not a .hbs file; ignored"));
                         continue;
                     };
                     if file.is_dir() {
-                        notes.push(note(&file, "a directory, not a template; ignored"));
+                        notes.push(note(&file, MISPLACED));
                         continue;
                     }
                     let source = match std::fs::read_to_string(&file) {
@@ -407,6 +416,9 @@ impl Renderer {
         notes
     }
 }
+
+const MISPLACED: &str =
+    "templates go in <platform>/<set>/<name>.hbs (e.g. slack/default/push.hbs); ignored";
 
 /// A fresh registry for `platform`: its escaping, its helpers.
 fn registry(platform: Platform, strict: bool) -> Handlebars<'static> {

@@ -81,9 +81,19 @@ pub(crate) fn push(n: usize, total: usize) -> Event {
             }
         })
         .collect();
+    let commits: Vec<Json> = e
+        .commits
+        .iter()
+        .map(|c| {
+            json!({"id": c.id, "message": c.message, "url": c.url,
+                   "author": {"name": c.author, "username": "mona"},
+                   "added": [], "removed": [], "modified": ["README.md"]})
+        })
+        .collect();
     e.payload = with(
         base_payload(),
-        json!({"ref": "refs/heads/main", "before": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+        json!({"commits": commits, "head_commit": commits.last(),
+               "ref": "refs/heads/main", "before": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
                "after": "1481a2de7b2a7d02428ad93446ab166be7793fbb",
                "created": false, "deleted": false, "forced": false,
                "compare": e.compare_url,
@@ -113,7 +123,9 @@ fn pull_request(action: &str, kind_action: &str) -> Event {
     e.payload = with(
         base_payload(),
         json!({"action": action, "number": 42,
-               "pull_request": {"number": 42, "title": e.title, "html_url": e.url,
+               "pull_request": {"number": 42, "title": e.title, "html_url": e.url, "body": e.body,
+                   "merged_by": {"login": "octocat"}, "additions": 120, "deletions": 7,
+                   "changed_files": 4, "commits": 3,
                    "state": if action == "closed" { "closed" } else { "open" },
                    "merged": kind_action == "merged", "draft": false,
                    "user": {"login": "octocat"},
@@ -139,6 +151,7 @@ fn issue(action: &str) -> Event {
         base_payload(),
         json!({"action": action,
                "issue": {"number": 7, "title": e.title, "html_url": e.url, "state": "open",
+                   "body": e.body,
                    "user": {"login": "octocat"}, "labels": [{"name": "bug"}],
                    "assignee": {"login": "hubot"}, "milestone": {"title": "v1.0"}},
                "assignee": {"login": "hubot"},
@@ -209,7 +222,7 @@ fn fork() -> Event {
     };
     e.payload = with(
         base_payload(),
-        json!({"forkee": {"full_name": "hubot/hello-world",
+        json!({"forkee": {"full_name": "hubot/hello-world", "fork": true,
                           "html_url": "https://github.com/hubot/hello-world"}}),
     );
     e

@@ -663,6 +663,9 @@ fn overrides_follow_the_lookup_chain() {
     );
     write(d, "slack/newset/issues.hbs", "ISSUE {{event.title}}");
     write(d, "slack/newset/README.md", "not a template");
+    write(d, "README.md", "not a template either");
+    write(d, "slack/push.hbs", "flat: never read");
+    write(d, "slak/default/push.hbs", "misspelt platform: never read");
     write(d, "discord/default/.push.hbs.swp", "{{#if");
     let r = Renderer::load(d).unwrap();
     let all = samples::all();
@@ -697,10 +700,15 @@ fn overrides_follow_the_lookup_chain() {
             .starts_with("⬆️")
     );
     assert!(r.template_names(s).contains(&"newset/issues".to_string()));
-    assert!(
-        Renderer::check(d)
-            .iter()
-            .any(|p| p.template.ends_with("README.md"))
+    // check names the files the lookup never reads, and only those.
+    let notes = Renderer::check(d);
+    let named: Vec<&str> = notes.iter().map(|p| p.template.as_str()).collect();
+    assert_eq!(named.len(), 2, "{notes:#?}");
+    assert!(named.iter().any(|t| t.ends_with("slack/push.hbs")));
+    assert!(named.iter().any(|t| t.ends_with("slak")));
+    assert_eq!(
+        r.render(Platform::Slack, "x", get("push")),
+        "MY PUSH 3 commits"
     );
 }
 
