@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hookbridge::outbox::Status;
-use hookbridge::service::ServeOptions;
 
 use crate::common::*;
 use crate::standin::{Behaviour, Platform, StandIn};
@@ -189,24 +188,20 @@ async fn messages_older_than_max_age_are_dead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivery_is_answered_200_and_queues_nothing_also_after_restart() {
     let standin = StandIn::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&standin, "min_interval = \"0s\"");
-    let db = dir.path().join("hb.db");
-    let svc = Service::start_in(dir, &cfg, ServeOptions::default()).await;
+    // the store outlives both services
+    let store_dir = tempfile::tempdir().unwrap();
+    let db = store_dir.path().join("hb.db");
+    let cfg = config(&standin, "min_interval = \"0s\"").replace("{dir}/hb.db", db.to_str().unwrap());
+    let svc = Service::start(&cfg).await;
     let (h, b) = numbered_issue(SECRET, 3);
     assert_eq!(svc.post("github", &h, b.clone()).await.status, 202);
     let a = svc.post("github", &h, b.clone()).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("duplicate"));
     standin.wait_for(2).await;
-    let dir = svc.dir.path().to_path_buf();
-    let keep = tempfile::tempdir().unwrap();
-    // restart on the same store file
-    let svc2_dir = keep;
-    std::fs::copy(dir.join("bridge.toml"), svc2_dir.path().join("bridge.toml")).unwrap();
     svc.stop().await;
-    let cfg2 = cfg.replace("{dir}/hb.db", db.to_str().unwrap());
-    let svc = Service::start_in(svc2_dir, &cfg2, ServeOptions::default()).await;
+    // restart on the same store file
+    let svc = Service::start(&cfg).await;
     let a = svc.post("github", &h, b).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("duplicate"));
