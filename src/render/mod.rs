@@ -18,7 +18,9 @@ mod tests;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use handlebars::{Context, Handlebars, RenderError, RenderErrorReason, TemplateError};
+use handlebars::{
+    Context, Handlebars, RenderError, RenderErrorReason, TemplateError, TemplateErrorReason,
+};
 use serde_json::{Value as Json, json};
 
 use crate::config::SinkKind;
@@ -139,31 +141,25 @@ impl Renderer {
                         continue;
                     }
                 };
-                let problem = match hb.render_with_context(name, &ctx) {
-                    Ok(text) if text.trim().is_empty() => Some(TemplateProblem {
-                        template: origin.clone(),
-                        line: None,
-                        message: format!(
-                            "renders nothing for a sample `{}` event (an empty message cannot be sent)",
-                            sample.kind
-                        ),
-                    }),
+                // (line, reason): one problem per distinct failure, named
+                // with the first sample that shows it.
+                let failure = match hb.render_with_context(name, &ctx) {
+                    Ok(text) if text.trim().is_empty() => Some((
+                        None,
+                        "renders nothing (an empty message cannot be sent)".to_string(),
+                    )),
                     Ok(_) => None,
                     Err(e) if !known && is_payload_miss(&e) => None,
-                    Err(e) => Some(TemplateProblem {
-                        template: origin.clone(),
-                        line: e.line_no,
-                        message: format!(
-                            "{} (rendering a sample `{}` event)",
-                            render_reason(&e),
-                            sample.kind
-                        ),
-                    }),
+                    Err(e) => Some((e.line_no, render_reason(&e))),
                 };
-                if let Some(p) = problem
-                    && seen.insert((p.template.clone(), p.line, p.message.clone()))
+                if let Some((line, reason)) = failure
+                    && seen.insert((origin.clone(), line, reason.clone()))
                 {
-                    problems.push(p);
+                    problems.push(TemplateProblem {
+                        template: origin.clone(),
+                        line,
+                        message: format!("{reason} (rendering a sample `{}` event)", sample.kind),
+                    });
                 }
             }
         }
@@ -177,6 +173,14 @@ impl Renderer {
     pub fn render(&self, platform: Platform, set: &str, event: &Event) -> String {
         let text = self.render_unlimited(platform, set, event);
         limits::enforce(platform, text)
+    }
+
+    /// True when some platform has a template in set `set` (a route naming
+    /// a set nobody defined probably has a typo).
+    pub fn has_set(&self, set: &str) -> bool {
+        self.origins
+            .keys()
+            .any(|(_, n)| n.split_once('/').is_some_and(|(s, _)| s == set))
     }
 
     /// Names of the templates `platform` has, as `set/name` (for listings).
@@ -480,9 +484,17 @@ fn tidy(text: &str) -> String {
 }
 
 fn compile_problem(template: String, e: &TemplateError) -> TemplateProblem {
+    let reason = match e.reason() {
+        // The parser's list of every rule it expected says little.
+        TemplateErrorReason::InvalidSyntax(msg) if msg.starts_with("expected ") => {
+            "invalid Handlebars syntax: a malformed tag, or a block (`{{#…}}`) never closed"
+                .to_string()
+        }
+        other => other.to_string(),
+    };
     let (line, message) = match e.pos() {
-        Some((line, col)) => (Some(line), format!("{} (column {col})", e.reason())),
-        None => (None, e.reason().to_string()),
+        Some((line, col)) => (Some(line), format!("{reason} (column {col})")),
+        None => (None, reason),
     };
     TemplateProblem {
         template,

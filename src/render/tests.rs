@@ -700,6 +700,7 @@ fn overrides_follow_the_lookup_chain() {
             .starts_with("⬆️")
     );
     assert!(r.template_names(s).contains(&"newset/issues".to_string()));
+    assert!(r.has_set("newset") && r.has_set("compact") && !r.has_set("x"));
     // check names the files the lookup never reads, and only those.
     let notes = Renderer::check(d);
     let named: Vec<&str> = notes.iter().map(|p| p.template.as_str()).collect();
@@ -724,6 +725,7 @@ fn a_broken_file_fails_load_naming_file_and_line() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].template, path.display().to_string());
     assert!(matches!(problems[0].line, Some(2..=4)), "{:?}", problems[0]);
+    assert!(problems[0].message.contains("syntax"), "{}", problems[0]);
     assert!(
         problems[0]
             .to_string()
@@ -748,6 +750,12 @@ fn strict_check_catches_unknown_helpers_and_fields() {
         "discord/default/release.hbs",
         "{{truncate event.tittle 5}}\n",
     );
+    // Nine pull_request samples hit the same failure: reported once.
+    let family = write(
+        d,
+        "plain/default/pull_request.hbs",
+        "{{#if x}}{{/if}}{{nope 1}}",
+    );
     // Unknown kinds get a generic sample: payload fields cannot be checked.
     write(
         d,
@@ -768,7 +776,8 @@ fn strict_check_catches_unknown_helpers_and_fields() {
     assert_eq!(f.line, Some(2));
     assert!(f.message.contains("event.titel"), "{f}");
     assert!(find(&in_helper).message.contains("event.tittle"));
-    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(find(&family).message.contains("nope"));
+    assert_eq!(problems.len(), 4, "{problems:#?}");
 
     // The same files load (they compile) and render falls back to the
     // embedded generic template instead of failing.
