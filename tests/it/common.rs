@@ -279,7 +279,9 @@ impl Proc {
 
     pub async fn post(&self, source: &str, headers: &[(String, String)], body: Vec<u8>) -> Answer {
         let client = reqwest::Client::new();
-        let mut req = client.post(format!("{}/hooks/{source}", self.addr)).body(body);
+        let mut req = client
+            .post(format!("{}/hooks/{source}", self.addr))
+            .body(body);
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
