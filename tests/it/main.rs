@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod delivery;
+mod ops;
 mod receive;
 mod sinks;
 mod standin;
