@@ -5,9 +5,11 @@
 use serde_json::Value;
 
 use super::signature::{Algorithm, hmac_matches};
-use super::{Delivery, Rejection, decode_body, first_str, str_at, u64_at};
+use super::{
+    Delivery, Rejection, commits_of, decode_body, first_str, set_push_ref, str_at, u64_at,
+};
 use crate::config::{SourceConfig, SourceKind};
-use crate::event::{Actor, Commit, Event, PullRequest, Repo};
+use crate::event::{Actor, Event, PullRequest, Repo};
 
 /// The header names one forge sends.
 struct Headers {
@@ -274,35 +276,8 @@ fn actor_of(p: &Value) -> Actor {
 }
 
 fn fill_push(ev: &mut Event, p: &Value) {
-    let r#ref = str_at(p, &["ref"]).unwrap_or_default();
-    if let Some(b) = r#ref.strip_prefix("refs/heads/") {
-        ev.branch = Some(b.to_string());
-    } else if let Some(t) = r#ref.strip_prefix("refs/tags/") {
-        ev.tag = Some(t.to_string());
-    } else if !r#ref.is_empty() {
-        ev.branch = Some(r#ref.to_string());
-    }
-    ev.commits = p
-        .get("commits")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .map(|c| Commit {
-                    id: first_str(c, &[&["id"], &["sha"]]),
-                    message: first_str(c, &[&["message"]]),
-                    url: first_str(c, &[&["url"]]),
-                    author: first_str(
-                        c,
-                        &[
-                            &["author", "username"],
-                            &["author", "name"],
-                            &["author", "login"],
-                        ],
-                    ),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    set_push_ref(ev, str_at(p, &["ref"]).unwrap_or_default());
+    ev.commits = commits_of(p);
     ev.total_commits = u64_at(p, &["total_commits"])
         .or_else(|| u64_at(p, &["size"]))
         .map(|n| n as usize)

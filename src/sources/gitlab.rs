@@ -6,9 +6,11 @@
 use serde_json::Value;
 
 use super::signature::token_matches;
-use super::{Delivery, Rejection, decode_body, first_str, str_at, u64_at};
+use super::{
+    Delivery, Rejection, commits_of, decode_body, first_str, set_push_ref, str_at, u64_at,
+};
 use crate::config::SourceConfig;
-use crate::event::{Actor, Commit, Event, PullRequest, Repo};
+use crate::event::{Actor, Event, PullRequest, Repo};
 
 pub(super) fn verify(source: &SourceConfig, d: &Delivery<'_>) -> Result<(), Rejection> {
     let Some(token) = d.header("x-gitlab-token") else {
@@ -83,26 +85,8 @@ pub(super) fn parse(d: &Delivery<'_>) -> Result<Event, Rejection> {
 
     ev.kind = match object_kind.as_str() {
         "push" | "tag_push" => {
-            let r#ref = str_at(&p, &["ref"]).unwrap_or_default();
-            if let Some(b) = r#ref.strip_prefix("refs/heads/") {
-                ev.branch = Some(b.to_string());
-            } else if let Some(t) = r#ref.strip_prefix("refs/tags/") {
-                ev.tag = Some(t.to_string());
-            }
-            ev.commits = p
-                .get("commits")
-                .and_then(Value::as_array)
-                .map(|cs| {
-                    cs.iter()
-                        .map(|c| Commit {
-                            id: first_str(c, &[&["id"]]),
-                            message: first_str(c, &[&["message"], &["title"]]),
-                            url: first_str(c, &[&["url"]]),
-                            author: first_str(c, &[&["author", "name"]]),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            set_push_ref(&mut ev, str_at(&p, &["ref"]).unwrap_or_default());
+            ev.commits = commits_of(&p);
             ev.total_commits = u64_at(&p, &["total_commits_count"])
                 .map(|n| n as usize)
                 .unwrap_or(ev.commits.len())

@@ -222,6 +222,41 @@ fn first_str(v: &Value, paths: &[&[&str]]) -> String {
         .to_string()
 }
 
+/// Sets a push's branch or tag from its ref (`refs/heads/…`, `refs/tags/…`).
+fn set_push_ref(ev: &mut Event, r#ref: &str) {
+    if let Some(b) = r#ref.strip_prefix("refs/heads/") {
+        ev.branch = Some(b.to_string());
+    } else if let Some(t) = r#ref.strip_prefix("refs/tags/") {
+        ev.tag = Some(t.to_string());
+    } else if !r#ref.is_empty() {
+        ev.branch = Some(r#ref.to_string());
+    }
+}
+
+/// The `commits` array of a push, whichever forge's shape it has.
+fn commits_of(p: &Value) -> Vec<crate::event::Commit> {
+    p.get("commits")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| crate::event::Commit {
+                    id: first_str(c, &[&["id"], &["sha"]]),
+                    message: first_str(c, &[&["message"], &["title"]]),
+                    url: first_str(c, &[&["url"]]),
+                    author: first_str(
+                        c,
+                        &[
+                            &["author", "username"],
+                            &["author", "name"],
+                            &["author", "login"],
+                        ],
+                    ),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
     let mut cur = v;
     for p in path {
