@@ -159,10 +159,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { store, listen } => {
             let pipeline = Pipeline::load(&cli.config)?;
+            let signals = service::Signals::install()?;
             let running =
                 service::start(cli.config.clone(), pipeline, ServeOptions { store, listen })
                     .await?;
-            running.run_until_signalled().await
+            running.run_until_signalled(signals).await
         }
         Command::Check => check(&cli.config),
         Command::Render {

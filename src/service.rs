@@ -194,31 +194,61 @@ impl Running {
     }
 
     /// Runs until SIGTERM or SIGINT, reloading on SIGHUP.
-    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+    pub async fn run_until_signalled(self, mut signals: Signals) -> anyhow::Result<()> {
+        signals.wait(&self).await;
+        self.shutdown().await
+    }
+}
+
+/// The process signals the service obeys. Installed before the server
+/// starts listening, so a signal sent as soon as it answers is not lost
+/// (nor fatal, as an unhandled SIGHUP would be).
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Signals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-            let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-            let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-            loop {
-                tokio::select! {
-                    _ = term.recv() => { tracing::info!("SIGTERM: draining and stopping"); break; }
-                    _ = int.recv() => { tracing::info!("SIGINT: draining and stopping"); break; }
-                    _ = hup.recv() => {
-                        if let Err(e) = self.reload() {
-                            tracing::error!("reload refused, still running the previous config: {e:#}");
-                        }
+            Ok(Signals {
+                term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+                hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    /// Waits for a stop signal, reloading `running` on each SIGHUP.
+    async fn wait(&mut self, running: &Running) {
+        #[cfg(unix)]
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!("SIGTERM: draining and stopping"); return; }
+                _ = self.int.recv() => { tracing::info!("SIGINT: draining and stopping"); return; }
+                _ = self.hup.recv() => {
+                    if let Err(e) = running.reload() {
+                        tracing::error!("reload refused, still running the previous config: {e:#}");
                     }
                 }
             }
         }
         #[cfg(not(unix))]
         {
-            tokio::signal::ctrl_c()
-                .await
-                .context("cannot wait for Ctrl-C")?;
+            let _ = running;
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!("cannot wait for Ctrl-C: {e}");
+            }
         }
-        self.shutdown().await
     }
 }

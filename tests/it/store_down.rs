@@ -10,7 +10,7 @@ use hookbridge::outbox::{
     StoreError,
 };
 use hookbridge::pipeline::Pipeline;
-use hookbridge::server::{app, AppState};
+use hookbridge::server::{AppState, app};
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::common::*;
@@ -66,26 +66,38 @@ async fn deliveries_get_503_and_health_says_why() {
     .unwrap();
     let pipeline = Pipeline::load(&path).unwrap();
     let store: Arc<dyn Store> = Arc::new(DownStore);
-    let outbox = Outbox::start(store.clone(), SinkMap::new(), pipeline.config.delivery.clone()).await;
+    let outbox = Outbox::start(
+        store.clone(),
+        SinkMap::new(),
+        pipeline.config.delivery.clone(),
+    )
+    .await;
     let state = Arc::new(AppState {
         pipeline: ArcSwap::from_pointee(pipeline),
         store,
         outbox: outbox.clone(),
         metrics: None,
     });
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
     let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-        app(state),
-        async {
-            let _ = rx.await;
-        },
-        None,
-    ));
+    let server = tokio::spawn(
+        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+            app(state),
+            async {
+                let _ = rx.await;
+            },
+            None,
+        ),
+    );
     let client = reqwest::Client::new();
     let body = fixture("github/push.1.json");
-    let mut req = client.post(format!("http://{addr}/hooks/github")).body(body.clone());
+    let mut req = client
+        .post(format!("http://{addr}/hooks/github"))
+        .body(body.clone());
     for (k, v) in fixture_headers("github/push.1.json")
         .into_iter()
         .chain(signature_headers("github", "k", &body))
@@ -98,7 +110,11 @@ async fn deliveries_get_503_and_health_says_why() {
     assert!(text.contains("retry later"), "{text}");
     assert!(!text.contains("disk I/O"), "internal detail leaked: {text}");
 
-    let r = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    let r = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 503);
     // a wrong signature is still a 401, before the store is asked
     let r = client
