@@ -8,3 +8,4 @@ mod ops;
 mod receive;
 mod sinks;
 mod standin;
+mod store_down;
