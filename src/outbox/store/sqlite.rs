@@ -394,6 +394,11 @@ impl Writer {
                 Ok(n) => tracing::debug!(keys = n, "pruned old dedup keys"),
                 Err(e) => tracing::warn!(error = %e, "pruning old dedup keys failed"),
             }
+            match in_savepoint(&mut tx, |c| prune_sent(c, now)) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(rows = n, "pruned old sent rows"),
+                Err(e) => tracing::warn!(error = %e, "pruning old sent rows failed"),
+            }
             self.last_prune = Some(now);
         }
 
@@ -431,6 +436,14 @@ fn in_savepoint<T>(
     let value = f(&sp)?; // on error, dropping `sp` rolls it back
     sp.commit().map_err(store_error)?;
     Ok(value)
+}
+
+/// Sent rows are history: kept as long as dedup keys (7 days) for
+/// `hookbridge deliveries`, then deleted, a bounded batch at a time so one
+/// prune never holds the writer long. Dead rows stay until replayed.
+fn prune_sent(conn: &Connection, now: i64) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(SQL_PRUNE_SENT)?;
+    Ok(stmt.execute([now - DEDUP_WINDOW_MS])?)
 }
 
 fn prune_dedup(conn: &Connection, now: i64) -> Result<usize, StoreError> {
@@ -583,6 +596,8 @@ pub(super) const SQL_PENDING_LANES: &str = "SELECT DISTINCT sink, channel \
 pub(super) const SQL_DEPTH_BY_SINK: &str = "SELECT sink, COUNT(*) \
      FROM outbox INDEXED BY outbox_pending_lane WHERE status = 'pending' GROUP BY sink ORDER BY sink";
 pub(super) const SQL_PRUNE_DEDUP: &str = "DELETE FROM dedup WHERE seen_at <= ?1";
+pub(super) const SQL_PRUNE_SENT: &str = "DELETE FROM outbox WHERE id IN \
+     (SELECT id FROM outbox WHERE status = 'sent' AND created_at <= ?1 ORDER BY id LIMIT 10000)";
 
 fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let status: String = r.get(8)?;

@@ -195,6 +195,39 @@ async fn dedup_keys_expire_after_seven_days_and_are_pruned() {
 }
 
 #[tokio::test]
+async fn sent_rows_are_pruned_after_the_window_dead_and_pending_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let store = SqliteStore::open_at(&db_path(&dir), clock.clock()).unwrap();
+    let ids = stored(
+        store
+            .accept(
+                meta("github", "a"),
+                vec![msg("s", "", "{}"), msg("s", "", "{}"), msg("s", "", "{}")],
+            )
+            .await
+            .unwrap(),
+    );
+    store.mark_sent(ids[0]).await.unwrap();
+    store.mark_dead(ids[1], "gone").await.unwrap();
+    // within the window nothing goes
+    clock.set(T0 + DEDUP_WINDOW_MS - 1);
+    stored(store.accept(meta("github", "b"), vec![]).await.unwrap());
+    assert_eq!(store.list(None, 10).await.unwrap().len(), 3);
+    // past it, the next write batch prunes the sent row only
+    clock.set(T0 + 2 * DEDUP_WINDOW_MS);
+    stored(store.accept(meta("github", "c"), vec![]).await.unwrap());
+    let left: Vec<RowId> = store
+        .list(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, vec![ids[2], ids[1]]);
+}
+
+#[tokio::test]
 async fn head_is_fifo_per_lane_across_mark_sent() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
