@@ -211,3 +211,48 @@ to = ["team-slack:#pushes"]
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
 }
+
+#[test]
+fn check_names_a_broken_template_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        "[sources.gh]\nkind = \"github\"\nallow_unsigned = true\n[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n",
+    )
+    .unwrap();
+    let t = dir.path().join("templates/slack/default");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(
+        t.join("push.hbs"),
+        "pushed to {{event.branch}}\n{{#if event.commits}}\nunclosed\n",
+    )
+    .unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("push.hbs"), "{stderr}");
+    assert!(
+        stderr.contains(":2") || stderr.contains(":3") || stderr.contains(":4"),
+        "{stderr}"
+    );
+
+    // an unknown helper is caught by check even though it compiles
+    std::fs::write(t.join("push.hbs"), "pushed {{shout event.branch}}\n").unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shout"),
+        "{}",
+        out(&o)
+    );
+
+    // and serve refuses to start on a template that does not compile
+    std::fs::write(t.join("push.hbs"), "{{#if x}}").unwrap();
+    let o = hookbridge(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("push.hbs"),
+        "{}",
+        out(&o)
+    );
+}
