@@ -7,5 +7,6 @@ mod delivery;
 mod ops;
 mod receive;
 mod sinks;
+mod snapshots;
 mod standin;
 mod store_down;
