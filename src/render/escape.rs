@@ -211,8 +211,16 @@ pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
         return None;
     }
     let mut out = String::with_capacity(url.len() + 8);
-    for c in url.chars() {
+    // After the host, `@` is only data: encoded, no chat client can read a
+    // mention (`@everyone`) into a link target.
+    let path_start = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|s| url[s..].find(['/', '?', '#']).map(|j| s + j))
+        .unwrap_or(url.len());
+    for (i, c) in url.char_indices() {
         match c {
+            '@' if i >= path_start => push_pct(&mut out, c),
             c if c.is_control() || c.is_whitespace() => {
                 push_pct(&mut out, c);
             }

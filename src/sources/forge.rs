@@ -168,7 +168,13 @@ pub(super) fn parse(kind: SourceKind, d: &Delivery<'_>) -> Result<Event, Rejecti
         }
         "issues" | "issue_comment" => fill_issue(&mut ev, &payload),
         "create" | "delete" => {
-            let r#ref = str_at(&payload, &["ref"]).unwrap_or_default().to_string();
+            // Gogs sends the full ref here; GitHub and Gitea the short name.
+            let full = str_at(&payload, &["ref"]).unwrap_or_default();
+            let r#ref = full
+                .strip_prefix("refs/heads/")
+                .or_else(|| full.strip_prefix("refs/tags/"))
+                .unwrap_or(full)
+                .to_string();
             match str_at(&payload, &["ref_type"]) {
                 Some("tag") => ev.tag = Some(r#ref.clone()),
                 _ => ev.branch = Some(r#ref.clone()),
@@ -230,6 +236,24 @@ pub(super) fn parse(kind: SourceKind, d: &Delivery<'_>) -> Result<Event, Rejecti
         if !u.is_empty() {
             ev.url = u;
         }
+    }
+    if ev.actor.name.is_empty() {
+        // Old Gogs/Gitea payloads may lack a sender: the author of the
+        // thing itself is the next best answer to "who".
+        ev.actor.name = first_str(
+            &payload,
+            &[
+                &["comment", "user", "login"],
+                &["comment", "user", "username"],
+                &["issue", "user", "login"],
+                &["issue", "user", "username"],
+                &["pull_request", "user", "login"],
+                &["pull_request", "user", "username"],
+                &["release", "author", "login"],
+                &["release", "author", "username"],
+                &["review", "user", "login"],
+            ],
+        );
     }
     ev.payload = payload;
     Ok(ev)

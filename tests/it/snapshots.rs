@@ -298,6 +298,8 @@ fn assert_slack_inert(text: &str, at: &str) {
     }
     let shown = shown_text(Platform::Slack, text, at);
     assert_no_mass_mention(&shown, &["everyone", "here", "channel"], at);
+    // link targets too: `@` after a host is percent-encoded
+    assert_no_mass_mention(text, &["everyone", "here", "channel"], at);
 }
 
 /// No `@everyone` / `@here` without the zero-width space after `@` in what
@@ -305,6 +307,7 @@ fn assert_slack_inert(text: &str, at: &str) {
 fn assert_discord_inert(text: &str, at: &str) {
     let shown = shown_text(Platform::Discord, text, at);
     assert_no_mass_mention(&shown, &["everyone", "here"], at);
+    assert_no_mass_mention(text, &["everyone", "here"], at);
     for live in ["<@", "<#"] {
         for (i, _) in text.match_indices(live) {
             assert!(
