@@ -95,7 +95,15 @@ impl Event {
     }
 }
 
-/// Dotted-prefix matching of event kinds.
+/// Dotted-prefix matching of event kinds, as `events = [...]` in a route.
+///
+/// ```
+/// use hookbridge::event::kind_matches;
+/// assert!(kind_matches("pull_request.merged", "pull_request"));
+/// assert!(kind_matches("repo.content.update", "repo"));
+/// assert!(kind_matches("push", "*"));
+/// assert!(!kind_matches("pull_request_review.submitted", "pull_request"));
+/// ```
 pub fn kind_matches(kind: &str, prefix: &str) -> bool {
     if prefix == "*" {
         return true;
