@@ -13,10 +13,16 @@ use poem::error::ReadBodyError;
 use poem::http::{Method, StatusCode, header};
 use poem::web::{Data, Path};
 use poem::{Body, EndpointExt, IntoEndpoint, Request, Response, Route, handler};
+use tokio::sync::Semaphore;
 
 use crate::outbox::{Accepted, DeliveryMeta, Outbox, Store, StoreError};
 use crate::pipeline::Pipeline;
 use crate::sources::{self, Delivery};
+
+/// Bytes of request bodies that may be in memory at once, across all
+/// requests, in KiB. A request reserves its Content-Length (or the body cap
+/// when it sends none) before reading; past the budget it gets 503.
+const BODY_BUDGET_KIB: usize = 256 * 1024;
 
 /// What request handlers share.
 pub struct AppState {
@@ -24,6 +30,24 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub outbox: Arc<Outbox>,
     pub metrics: Option<PrometheusHandle>,
+    body_budget: Semaphore,
+}
+
+impl AppState {
+    pub fn new(
+        pipeline: Pipeline,
+        store: Arc<dyn Store>,
+        outbox: Arc<Outbox>,
+        metrics: Option<PrometheusHandle>,
+    ) -> AppState {
+        AppState {
+            pipeline: ArcSwap::from_pointee(pipeline),
+            store,
+            outbox,
+            metrics,
+            body_budget: Semaphore::new(BODY_BUDGET_KIB),
+        }
+    }
 }
 
 /// The service's routes.
@@ -114,6 +138,19 @@ async fn hook(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
+    let reserve_kib = declared.map_or(limit, |n| n as usize).min(limit) / 1024 + 1;
+    let Ok(_reserved) = state
+        .body_budget
+        .try_acquire_many(u32::try_from(reserve_kib).unwrap_or(u32::MAX))
+    else {
+        return rejected(
+            &source_label,
+            &claimed_id,
+            "busy",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many large deliveries in flight; retry later",
+        );
+    };
     let bytes = match body.into_bytes_limit(limit).await {
         Ok(b) => b,
         Err(ReadBodyError::PayloadTooLarge) => return too_large(),

@@ -9,7 +9,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -121,12 +120,7 @@ pub async fn start(
         .and_then(|a| a.as_socket_addr().copied())
         .unwrap_or(listen);
 
-    let state = Arc::new(AppState {
-        pipeline: ArcSwap::from_pointee(pipeline),
-        store,
-        outbox,
-        metrics: metrics_handle(),
-    });
+    let state = Arc::new(AppState::new(pipeline, store, outbox, metrics_handle()));
     let (stop, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(
         Server::new_with_acceptor(acceptor)

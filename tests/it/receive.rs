@@ -446,3 +446,55 @@ async fn random_requests_never_break_the_handler() {
     assert_eq!(a.status, 200, "{}", a.body);
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_in_flight_are_bounded() {
+    // 100 MiB per body: the 256 MiB budget holds two unfinished uploads
+    let svc = Service::start(&config(100 << 20)).await;
+    let base = svc.base.clone();
+    tokio::task::spawn_blocking(move || {
+        let addr = base.trim_start_matches("http://").to_string();
+        let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n";
+        // two uploads that never finish hold their reservations...
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&[b' '; 1024]).unwrap();
+            held.push(s);
+        }
+        // ...so a third is turned away at once instead of growing memory
+        // (polled: the first two reach the handler a moment after connecting)
+        let mut answers = Vec::new();
+        for _ in 0..500 {
+            let r = raw_request(&addr_url(&addr), "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", b"2\r\n{}\r\n0\r\n\r\n");
+            let busy = r.starts_with("HTTP/1.1 503");
+            answers.push(r);
+            if busy {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(answers.last().unwrap().starts_with("HTTP/1.1 503"), "{answers:?}");
+        assert!(answers.last().unwrap().contains("in flight"));
+        // once they go away, the budget is back
+        drop(held);
+        let mut ok = false;
+        for _ in 0..200 {
+            let r = raw_request(&addr_url(&addr), "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", b"{}");
+            if r.starts_with("HTTP/1.1 401") {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(ok, "budget never came back");
+    })
+    .await
+    .unwrap();
+    svc.stop().await;
+}
+
+fn addr_url(addr: &str) -> String {
+    format!("http://{addr}")
+}

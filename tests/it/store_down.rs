@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use hookbridge::outbox::{
     Accepted, DeliveryMeta, Lane, NewMessage, Outbox, Row, RowId, SinkMap, Status, Store,
@@ -72,12 +71,7 @@ async fn deliveries_get_503_and_health_says_why() {
         pipeline.config.delivery.clone(),
     )
     .await;
-    let state = Arc::new(AppState {
-        pipeline: ArcSwap::from_pointee(pipeline),
-        store,
-        outbox: outbox.clone(),
-        metrics: None,
-    });
+    let state = Arc::new(AppState::new(pipeline, store, outbox.clone(), None));
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
