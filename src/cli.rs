@@ -347,9 +347,10 @@ fn render(
         body: &body,
     };
     // Nothing is sent, so the signature is not checked.
-    let event = sources::parse(source, &delivery)
+    let mut event = sources::parse(source, &delivery)
         .map_err(|r| anyhow::anyhow!("{}: {r}", payload.display()))?;
-    let prepared = pipeline.prepare(&event);
+    let raw = std::mem::take(&mut event.payload);
+    let prepared = pipeline.prepare(&event, raw);
     let mut out = std::io::stdout().lock();
     if json {
         let arr: Vec<serde_json::Value> = prepared

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::config::{Config, SinkKind};
 use crate::event::Event;
 use crate::outbox::{Lane, NewMessage};
-use crate::render::{Platform, Renderer, TemplateProblem, request_body};
+use crate::render::{EventContext, Platform, Renderer, TemplateProblem, request_body};
 use crate::routing::{self, Destination};
 
 /// Config plus templates: swapped whole on reload.
@@ -56,15 +56,24 @@ impl Pipeline {
         Ok(Pipeline { config, renderer })
     }
 
-    /// Routes `event` and renders one message per destination.
-    pub fn prepare(&self, event: &Event) -> Vec<Prepared> {
-        routing::route(&self.config, event)
+    /// Routes `event` and renders one message per destination. `payload` is
+    /// the event's raw payload, handed over so the template context takes
+    /// it without a copy (`std::mem::take(&mut event.payload)`).
+    pub fn prepare(&self, event: &Event, payload: serde_json::Value) -> Vec<Prepared> {
+        let destinations = routing::route(&self.config, event);
+        if destinations.is_empty() {
+            return Vec::new();
+        }
+        let ctx = EventContext::new(event, payload);
+        destinations
             .into_iter()
             .filter_map(|destination| {
                 // Routes only name configured sinks (checked at load).
                 let sink = self.config.sinks.get(&destination.target.sink)?;
                 let platform = Platform::for_sink(sink.kind);
-                let text = self.renderer.render(platform, &destination.template, event);
+                let text = self
+                    .renderer
+                    .render_in(platform, &destination.template, &ctx);
                 let channel = destination.target.channel.clone();
                 let body = request_body(platform, channel.as_deref(), &text).to_string();
                 Some(Prepared {

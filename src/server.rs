@@ -170,7 +170,7 @@ async fn hook(
         query: req.uri().query(),
         body: &bytes,
     };
-    let event = match sources::receive(source, &delivery) {
+    let mut event = match sources::receive(source, &delivery) {
         Ok(e) => e,
         Err(r) => {
             let status = match r {
@@ -192,7 +192,8 @@ async fn hook(
         return text(StatusCode::OK, "pong: verified; ping is not routed");
     }
 
-    let prepared = pipeline.prepare(&event);
+    let payload = std::mem::take(&mut event.payload);
+    let prepared = pipeline.prepare(&event, payload);
     if prepared.is_empty() {
         tracing::info!(source = %source_label, delivery = %event.delivery_id, kind = %event.kind, repo = %event.repo.key, routes = 0, outcome = "unrouted", "delivery");
         return text(

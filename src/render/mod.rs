@@ -171,7 +171,18 @@ impl Renderer {
     /// fails: a template that errors at render time falls back to the
     /// embedded generic template.
     pub fn render(&self, platform: Platform, set: &str, event: &Event) -> String {
-        let text = self.render_unlimited(platform, set, event);
+        self.render_in(
+            platform,
+            set,
+            &EventContext::new(event, event.payload.clone()),
+        )
+    }
+
+    /// As [`render`](Self::render), with a context built once per event and
+    /// shared by all of its targets (the request path's form: no copy of
+    /// the payload).
+    pub fn render_in(&self, platform: Platform, set: &str, ctx: &EventContext<'_>) -> String {
+        let text = self.render_unlimited(platform, set, ctx);
         limits::enforce(platform, text)
     }
 
@@ -222,9 +233,10 @@ impl Renderer {
         None
     }
 
-    fn render_unlimited(&self, platform: Platform, set: &str, event: &Event) -> String {
+    fn render_unlimited(&self, platform: Platform, set: &str, ectx: &EventContext<'_>) -> String {
         let hb = self.registry(platform);
-        let ctx = match context(event) {
+        let event = ectx.event;
+        let ctx = match &ectx.context {
             Ok(ctx) => ctx,
             Err(e) => {
                 tracing::warn!(kind = %event.kind, error = %e, "event does not serialise; minimal message");
@@ -232,7 +244,7 @@ impl Renderer {
             }
         };
         if let Some(name) = self.resolve(platform, set, &event.kind) {
-            match hb.render_with_context(&name, &ctx) {
+            match hb.render_with_context(&name, ctx) {
                 Ok(text) => {
                     let text = tidy(&text);
                     if !text.is_empty() {
@@ -248,7 +260,7 @@ impl Renderer {
                 }
             }
         }
-        match hb.render_with_context(FALLBACK, &ctx) {
+        match hb.render_with_context(FALLBACK, ctx) {
             Ok(text) if !tidy(&text).is_empty() => tidy(&text),
             Ok(_) => minimal(platform, event),
             Err(e) => {
@@ -434,11 +446,30 @@ fn registry(platform: Platform, strict: bool) -> Handlebars<'static> {
 }
 
 /// The template context: `{"event": …, "payload": …}`.
+/// The context of `event` with a copy of its payload (for `check` and tests).
 fn context(event: &Event) -> Result<Context, serde_json::Error> {
-    let mut map = serde_json::Map::with_capacity(2);
-    map.insert("event".to_string(), serde_json::to_value(event)?);
-    map.insert("payload".to_string(), event.payload.clone());
-    Ok(Context::from(Json::Object(map)))
+    EventContext::new(event, event.payload.clone()).context
+}
+
+/// The template context of one event, `{"event": …, "payload": …}`, built
+/// once and rendered for every target.
+pub struct EventContext<'a> {
+    event: &'a Event,
+    context: Result<Context, serde_json::Error>,
+}
+
+impl<'a> EventContext<'a> {
+    /// `payload` is the event's raw payload, handed over (the request path
+    /// moves it out of the event rather than copy it).
+    pub fn new(event: &'a Event, payload: Json) -> EventContext<'a> {
+        let context = serde_json::to_value(event).map(|ev| {
+            let mut map = serde_json::Map::with_capacity(2);
+            map.insert("event".to_string(), ev);
+            map.insert("payload".to_string(), payload);
+            Context::from(Json::Object(map))
+        });
+        EventContext { event, context }
+    }
 }
 
 /// The last resort: kind and repo, escaped for the platform.

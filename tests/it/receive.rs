@@ -344,21 +344,9 @@ fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
     s.write_all(head.as_bytes()).unwrap();
     // the server may answer and close before reading everything
     let _ = s.write_all(body);
+    // every raw request says `Connection: close`: the answer ends at EOF
     let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                if out.windows(4).any(|w| w == b"\r\n\r\n")
-                    && String::from_utf8_lossy(&out).contains("\n\n")
-                {
-                    break;
-                }
-            }
-        }
-    }
+    let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -450,11 +438,13 @@ async fn random_requests_never_break_the_handler() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_in_flight_are_bounded() {
     // 100 MiB per body: the 256 MiB budget holds two unfinished uploads
-    let svc = Service::start(&config(100 << 20)).await;
+    // its own source name, so its counter in the process-wide metrics is its own
+    let cfg = config(100 << 20) + "[sources.budget]\nkind = \"github\"\nsecret = \"x\"\n";
+    let svc = Service::start(&cfg).await;
     let base = svc.base.clone();
     tokio::task::spawn_blocking(move || {
         let addr = base.trim_start_matches("http://").to_string();
-        let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n";
+        let head = "POST /hooks/budget HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n";
         // two uploads that never finish hold their reservations...
         let mut held = Vec::new();
         for _ in 0..2 {
@@ -463,11 +453,21 @@ async fn bodies_in_flight_are_bounded() {
             s.write_all(&[b' '; 1024]).unwrap();
             held.push(s);
         }
-        // ...so a third is turned away at once instead of growing memory
-        // (polled: the first two reach the handler a moment after connecting)
-        let mut answers = Vec::new();
+        // (wait until both are in the handler: /metrics counts them)
+        let mut inside = false;
         for _ in 0..500 {
-            let r = raw_request(&addr_url(&addr), "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", b"2\r\n{}\r\n0\r\n\r\n");
+            let m = raw_request(&addr_url(&addr), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"");
+            if m.contains("hookbridge_deliveries_received_total{source=\"budget\"} 2") {
+                inside = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(inside, "the two uploads never reached the handler");
+        // ...so a third is turned away at once instead of growing memory
+        let mut answers = Vec::new();
+        for _ in 0..1 {
+            let r = raw_request(&addr_url(&addr), "POST /hooks/budget HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", b"2\r\n{}\r\n0\r\n\r\n");
             let busy = r.starts_with("HTTP/1.1 503");
             answers.push(r);
             if busy {

@@ -75,7 +75,7 @@ fn prepare(p: &Pipeline, source: &str, headers: &[(String, String)], body: &[u8]
     let config = &p.config.sources[source];
     let event = sources::parse(config, &delivery)
         .unwrap_or_else(|e| panic!("{source}: parse refused: {e}"));
-    let prepared = p.prepare(&event);
+    let prepared = p.prepare(&event, event.payload.clone());
     let one = |kind: SinkKind| -> Prepared {
         let mut v: Vec<Prepared> = prepared
             .iter()
