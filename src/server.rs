@@ -46,6 +46,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 
 fn rejected(
     source: &str,
+    delivery: &str,
     reason: &'static str,
     status: StatusCode,
     why: impl Into<String>,
@@ -55,6 +56,8 @@ fn rejected(
     let why = why.into();
     tracing::warn!(
         source,
+        delivery,
+        outcome = "refused",
         status = status.as_u16(),
         reason,
         "delivery refused: {why}"
@@ -92,10 +95,12 @@ async fn hook(
     metrics::counter!("hookbridge_deliveries_received_total", "source" => source_label.clone())
         .increment(1);
 
+    let claimed_id = sources::claimed_delivery_id(source.kind, req.headers());
     let limit = pipeline.config.server.max_body_bytes;
     let too_large = || {
         rejected(
             &source_label,
+            &claimed_id,
             "too_large",
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body is larger than max_body_bytes ({limit} bytes)"),
@@ -115,6 +120,7 @@ async fn hook(
         Err(e) => {
             return rejected(
                 &source_label,
+                &claimed_id,
                 "read",
                 StatusCode::BAD_REQUEST,
                 format!("could not read the body: {e}"),
@@ -135,7 +141,12 @@ async fn hook(
                 sources::Rejection::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 sources::Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
             };
-            return rejected(&source_label, r.reason(), status, r.message());
+            let claimed = if claimed_id.is_empty() {
+                sources::body_hash(&bytes)
+            } else {
+                claimed_id
+            };
+            return rejected(&source_label, &claimed, r.reason(), status, r.message());
         }
     };
 
@@ -205,6 +216,7 @@ async fn hook(
             tracing::error!(source = %source_label, delivery = %event.delivery_id, error = %e, outcome = "store_error", "delivery");
             rejected(
                 &source_label,
+                &event.delivery_id,
                 "store",
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("{why}; retry later"),

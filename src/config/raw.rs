@@ -338,14 +338,12 @@ pub(super) fn parse(
                     let text = cx.expand(v, "delivery.min_interval")?;
                     match humantime::parse_duration(text.trim()) {
                         Ok(d) => Some(d),
-                        Err(e) => {
-                            return cx.err(
-                                v.span(),
-                                "delivery.min_interval",
-                                format!("`{text}` is not a duration: {e}"),
-                                "write e.g. \"1s\", or \"0s\" to send as fast as the platform answers",
-                            )
-                        }
+                        Err(e) => return cx.err(
+                            v.span(),
+                            "delivery.min_interval",
+                            format!("`{text}` is not a duration: {e}"),
+                            "write e.g. \"1s\", or \"0s\" to send as fast as the platform answers",
+                        ),
                     }
                 }
                 None => None,

@@ -100,8 +100,10 @@ pub(super) fn parse(d: &Delivery<'_>) -> Result<Event, Rejection> {
     }
     if let Some(comment) = p.get("comment").filter(|v| v.is_object()) {
         ev.body = first_str(comment, &[&["content"]]);
+        // A new discussion arrives with its opening comment: link the
+        // discussion; a comment event links the comment.
         let u = first_str(comment, &[&["url", "web"]]);
-        if !u.is_empty() {
+        if !u.is_empty() && scope.starts_with("discussion.comment") {
             ev.url = u;
         }
     }

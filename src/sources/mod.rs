@@ -85,6 +85,31 @@ impl std::fmt::Display for Rejection {
     }
 }
 
+/// The delivery id a request claims, before it is verified: for logging a
+/// refusal only (cut to 100 characters; never trusted).
+pub fn claimed_delivery_id(kind: SourceKind, headers: &HeaderMap) -> String {
+    let names: &[&str] = match kind {
+        SourceKind::Github => &["x-github-delivery"],
+        SourceKind::Gitea => &["x-gitea-delivery"],
+        SourceKind::Forgejo => &["x-forgejo-delivery", "x-gitea-delivery"],
+        SourceKind::Gogs => &["x-gogs-delivery"],
+        SourceKind::Dagshub => &["x-dagshub-delivery"],
+        SourceKind::Gitlab => &["x-gitlab-event-uuid", "idempotency-key"],
+        SourceKind::Huggingface => &[],
+    };
+    let d = Delivery {
+        headers,
+        query: None,
+        body: &[],
+    };
+    d.first_header(names)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect()
+}
+
 /// Verifies, then parses, one delivery for `source`.
 pub fn receive(source: &SourceConfig, delivery: &Delivery<'_>) -> Result<Event, Rejection> {
     verify(source, delivery)?;

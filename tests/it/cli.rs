@@ -45,7 +45,11 @@ fn check_the_shipped_config() {
     assert!(stdout.contains("-> console"), "{stdout}");
     assert!(stdout.contains("templates: ok"), "{stdout}");
     // no secret is ever printed
-    let o = hookbridge(repo_dir(), &["check"], &[("WEBHOOK_SECRET", "very-secret-value")]);
+    let o = hookbridge(
+        repo_dir(),
+        &["check"],
+        &[("WEBHOOK_SECRET", "very-secret-value")],
+    );
     assert!(!String::from_utf8_lossy(&o.stdout).contains("very-secret-value"));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("very-secret-value"));
 }
@@ -120,7 +124,18 @@ to = ["team-slack:#pushes"]
     .unwrap();
     let payload = fixtures_dir().join("github/pull_request.opened.1.json");
     let payload = payload.to_str().unwrap();
-    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", payload, "--json"], &[]);
+    let o = hookbridge(
+        dir.path(),
+        &[
+            "render",
+            "--source",
+            "github",
+            "--payload",
+            payload,
+            "--json",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let arr = v.as_array().unwrap();
@@ -131,14 +146,24 @@ to = ["team-slack:#pushes"]
     assert_eq!(arr[0]["body"]["channel"], "#eng");
     assert!(arr[0]["body"]["text"].as_str().unwrap().len() > 10);
     assert_eq!(arr[1]["sink"], "ml-discord");
-    assert_eq!(arr[1]["body"]["allowed_mentions"]["parse"], serde_json::json!([]));
+    assert_eq!(
+        arr[1]["body"]["allowed_mentions"]["parse"],
+        serde_json::json!([])
+    );
     assert!(arr[1]["body"]["content"].as_str().unwrap().len() > 10);
     // tokens never appear
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(!text.contains("xoxb-not-real") && !text.contains("/abc"), "{text}");
+    assert!(
+        !text.contains("xoxb-not-real") && !text.contains("/abc"),
+        "{text}"
+    );
 
     // the human form names each target and shows the message
-    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", payload], &[]);
+    let o = hookbridge(
+        dir.path(),
+        &["render", "--source", "github", "--payload", payload],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("=== team-slack:#eng (slack"), "{text}");
@@ -146,15 +171,43 @@ to = ["team-slack:#pushes"]
 
     // a push to a branch no route takes: nothing, said on stderr, exit 0
     let payload = fixtures_dir().join("github/push.1.json");
-    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", payload.to_str().unwrap()], &[]);
+    let o = hookbridge(
+        dir.path(),
+        &[
+            "render",
+            "--source",
+            "github",
+            "--payload",
+            payload.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no route matches"), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no route matches"),
+        "{}",
+        out(&o)
+    );
 
     // unknown source and unreadable payload: exit 1 with the reason
-    let o = hookbridge(dir.path(), &["render", "--source", "gitlab", "--payload", payload.to_str().unwrap()], &[]);
+    let o = hookbridge(
+        dir.path(),
+        &[
+            "render",
+            "--source",
+            "gitlab",
+            "--payload",
+            payload.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no source named `gitlab`"));
-    let o = hookbridge(dir.path(), &["render", "--source", "github", "--payload", "missing.json"], &[]);
+    let o = hookbridge(
+        dir.path(),
+        &["render", "--source", "github", "--payload", "missing.json"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
 }

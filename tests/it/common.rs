@@ -163,3 +163,165 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The real binary, as a child process.
+pub struct Proc {
+    child: std::process::Child,
+    pub addr: String,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Proc {
+    /// Runs `hookbridge serve --config <config> --listen 127.0.0.1:0 <args>`
+    /// and waits for it to listen.
+    pub fn serve(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookbridge"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn hookbridge");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("hookbridge listening")
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(a) = v["fields"]["addr"].as_str()
+                {
+                    let _ = tx.send(a.to_string());
+                }
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("hookbridge did not start:\n{}", stderr.lock().unwrap());
+            }
+        };
+        Proc {
+            child,
+            addr: format!("http://{addr}"),
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`).
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success());
+    }
+
+    /// Waits for the process to exit, at most `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("hookbridge did not exit:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub async fn post(&self, source: &str, headers: &[(String, String)], body: Vec<u8>) -> Answer {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .post(format!("{}/hooks/{source}", self.addr))
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.unwrap();
+        Answer {
+            status: resp.status().as_u16(),
+            body: resp.text().await.unwrap(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GitHub `issues.opened` delivery with its own id and title: small,
+/// signed, and recognisable in what a stand-in receives.
+pub fn numbered_issue(secret: &str, n: usize) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = serde_json::json!({
+        "action": "opened",
+        "issue": {"number": n, "title": format!("issue-{n:04}"), "html_url": format!("https://github.com/acme/api/issues/{n}"), "labels": []},
+        "repository": {"full_name": "acme/api", "html_url": "https://github.com/acme/api"},
+        "sender": {"login": "alice"}
+    })
+    .to_string()
+    .into_bytes();
+    let mut h = vec![
+        ("X-GitHub-Event".to_string(), "issues".to_string()),
+        ("X-GitHub-Delivery".to_string(), format!("delivery-{n}")),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    h.extend(signature_headers("github", secret, &body));
+    (h, body)
+}
+
+/// The `issue-NNNN` marker in a message text.
+pub fn issue_marker(text: &str) -> Option<String> {
+    let i = text.find("issue-")?;
+    text.get(i..i + 10).map(str::to_string)
+}

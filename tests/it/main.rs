@@ -1,5 +1,10 @@
 //! hookbridge's integration tests: one crate (one link), one module per
 //! concern, every test against real HTTP on 127.0.0.1.
 
+mod cli;
 mod common;
+mod delivery;
+mod ops;
 mod receive;
+mod sinks;
+mod standin;

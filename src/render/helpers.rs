@@ -1,0 +1,504 @@
+//! Template helpers, one set per platform.
+//!
+//! Two kinds, so that payload text is escaped exactly once:
+//! - *value* helpers (`truncate`, `short_sha`, `first_line`, `plural`,
+//!   `take`, `minus`, `add`, `coalesce`, `concat`, `humanize`, `lower`,
+//!   `upper`) return plain values: `{{truncate event.title 80}}` is escaped
+//!   by the registry's escape fn, and as a subexpression they hand raw text
+//!   to the outer helper;
+//! - *markup* helpers (`link`, `bold`, `italic`, `code`, `quote`) escape their
+//!   text arguments themselves and write finished markup. Their block forms
+//!   (`{{#bold}}…{{/bold}}`) wrap already-rendered (already escaped) content,
+//!   which is how markup nests: `{{#bold}}{{link url text}}{{/bold}}`.
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, HelperResult, JsonRender, JsonTruthy, Output,
+    RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson, StringOutput,
+};
+use serde_json::Value as Json;
+
+use super::Platform;
+use super::escape::{self, code_text, sanitize_url, truncate_chars};
+
+/// Registers every hookbridge helper for `platform` on `hb`.
+pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
+    hb.register_helper("truncate", Box::new(Truncate));
+    hb.register_helper("short_sha", Box::new(ShortSha));
+    hb.register_helper("first_line", Box::new(FirstLine));
+    hb.register_helper("plural", Box::new(Plural));
+    hb.register_helper("take", Box::new(Take));
+    hb.register_helper(
+        "minus",
+        Box::new(Arith {
+            name: "minus",
+            op: Op::Minus,
+        }),
+    );
+    hb.register_helper(
+        "add",
+        Box::new(Arith {
+            name: "add",
+            op: Op::Add,
+        }),
+    );
+    hb.register_helper("coalesce", Box::new(Coalesce));
+    hb.register_helper("concat", Box::new(Concat));
+    hb.register_helper("humanize", Box::new(Humanize));
+    hb.register_helper("lower", Box::new(Case { upper: false }));
+    hb.register_helper("upper", Box::new(Case { upper: true }));
+    hb.register_helper("link", Box::new(Link { platform }));
+    hb.register_helper("code", Box::new(Code { platform }));
+    hb.register_helper(
+        "bold",
+        Box::new(Wrap {
+            platform,
+            style: Style::Bold,
+        }),
+    );
+    hb.register_helper(
+        "italic",
+        Box::new(Wrap {
+            platform,
+            style: Style::Italic,
+        }),
+    );
+    hb.register_helper(
+        "quote",
+        Box::new(Wrap {
+            platform,
+            style: Style::Quote,
+        }),
+    );
+}
+
+// ---------------------------------------------------------------- params
+
+/// Parameter `idx` of `h`: `None` when absent or missing in lenient mode; an
+/// error when missing in strict mode (so `check` catches `event.titel`).
+fn param<'a>(
+    h: &'a Helper<'_>,
+    r: &Handlebars<'_>,
+    idx: usize,
+) -> Result<Option<&'a Json>, RenderError> {
+    match h.param(idx) {
+        None => Ok(None),
+        Some(p) if p.is_value_missing() => {
+            if r.strict_mode() {
+                Err(RenderError::strict_error(p.relative_path()))
+            } else {
+                Ok(None)
+            }
+        }
+        Some(p) => Ok(Some(p.value())),
+    }
+}
+
+/// Like [`param`] but the parameter must be written in the template.
+fn required<'a>(
+    h: &'a Helper<'_>,
+    r: &Handlebars<'_>,
+    name: &'static str,
+    idx: usize,
+) -> Result<Option<&'a Json>, RenderError> {
+    if h.param(idx).is_none() {
+        return Err(RenderErrorReason::ParamNotFoundForIndex(name, idx).into());
+    }
+    param(h, r, idx)
+}
+
+/// A JSON value as display text: strings as they are, null as empty.
+fn text(v: Option<&Json>) -> String {
+    match v {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::String(s)) => s.clone(),
+        Some(v) => v.render(),
+    }
+}
+
+/// A JSON value as a number: numbers, numeric strings, array/object sizes.
+fn number(v: Option<&Json>) -> Option<f64> {
+    match v? {
+        Json::Number(n) => n.as_f64(),
+        Json::String(s) => s.trim().parse().ok(),
+        Json::Array(a) => Some(a.len() as f64),
+        Json::Object(o) => Some(o.len() as f64),
+        Json::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Json::Null => None,
+    }
+}
+
+fn count(name: &'static str, v: Option<&Json>) -> Result<usize, RenderError> {
+    match number(v) {
+        Some(n) if n >= 0.0 && n.is_finite() => Ok(n as usize),
+        Some(_) => Ok(0),
+        None => Err(RenderErrorReason::ParamTypeMismatchForName(
+            name,
+            "count".to_string(),
+            "a number".to_string(),
+        )
+        .into()),
+    }
+}
+
+/// Whole numbers render without a trailing `.0`.
+fn num_json(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Json::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n)
+            .map(Json::Number)
+            .unwrap_or(Json::Null)
+    }
+}
+
+fn derived(v: Json) -> Result<ScopedJson<'static>, RenderError> {
+    Ok(ScopedJson::Derived(v))
+}
+
+// ---------------------------------------------------------- value helpers
+
+/// `{{truncate text n}}`: at most `n` chars, ending in `…` when cut.
+struct Truncate;
+impl HelperDef for Truncate {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let s = text(required(h, r, "truncate", 0)?);
+        let n = count("truncate", required(h, r, "truncate", 1)?)?;
+        derived(Json::String(truncate_chars(&s, n)))
+    }
+}
+
+/// `{{short_sha id}}`: the first 7 characters of a commit id.
+struct ShortSha;
+impl HelperDef for ShortSha {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let s = text(required(h, r, "short_sha", 0)?);
+        derived(Json::String(s.trim().chars().take(7).collect()))
+    }
+}
+
+/// `{{first_line text}}`: the first non-empty line, trimmed.
+struct FirstLine;
+impl HelperDef for FirstLine {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let s = text(required(h, r, "first_line", 0)?);
+        let line = s
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        derived(Json::String(line.to_string()))
+    }
+}
+
+/// `{{plural n "commit"}}` -> `1 commit` / `3 commits`;
+/// `{{plural n "entry" "entries"}}` for irregular plurals.
+struct Plural;
+impl HelperDef for Plural {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let n = number(required(h, r, "plural", 0)?).unwrap_or(0.0);
+        let word = text(required(h, r, "plural", 1)?);
+        let words = match param(h, r, 2)? {
+            Some(v) => text(Some(v)),
+            None => format!("{word}s"),
+        };
+        let shown = num_json(n).render();
+        let w = if n == 1.0 { word } else { words };
+        derived(Json::String(format!("{shown} {w}")))
+    }
+}
+
+/// `{{#each (take list 5)}}`: the first `n` items of a list.
+struct Take;
+impl HelperDef for Take {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let list = required(h, r, "take", 0)?;
+        let n = count("take", required(h, r, "take", 1)?)?;
+        let items = match list {
+            Some(Json::Array(a)) => a.iter().take(n).cloned().collect(),
+            _ => Vec::new(),
+        };
+        derived(Json::Array(items))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Minus,
+    Add,
+}
+
+/// `{{minus a b}}`, `{{add a b}}`: arithmetic for "and N more".
+struct Arith {
+    name: &'static str,
+    op: Op,
+}
+impl HelperDef for Arith {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let a = number(required(h, r, self.name, 0)?).unwrap_or(0.0);
+        let b = number(required(h, r, self.name, 1)?).unwrap_or(0.0);
+        let v = match self.op {
+            Op::Minus => a - b,
+            Op::Add => a + b,
+        };
+        derived(num_json(v))
+    }
+}
+
+/// `{{coalesce a b …}}`: the first argument that is not empty/false/null.
+struct Coalesce;
+impl HelperDef for Coalesce {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        // Missing arguments are the point of coalesce: never strict here.
+        let _ = r;
+        for p in h.params() {
+            if !p.is_value_missing() && p.value().is_truthy(false) {
+                return derived(p.value().clone());
+            }
+        }
+        derived(Json::String(String::new()))
+    }
+}
+
+/// `{{concat a b …}}`: the arguments as one string (to build a URL or a
+/// label; the result is escaped like any other value).
+struct Concat;
+impl HelperDef for Concat {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let mut out = String::new();
+        for i in 0..h.params().len() {
+            out.push_str(&text(param(h, r, i)?));
+        }
+        derived(Json::String(out))
+    }
+}
+
+/// `{{humanize "review_requested"}}` -> `review requested`.
+struct Humanize;
+impl HelperDef for Humanize {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let s = text(required(h, r, "humanize", 0)?);
+        derived(Json::String(s.replace(['_', '.'], " ").trim().to_string()))
+    }
+}
+
+/// `{{lower s}}` / `{{upper s}}`.
+struct Case {
+    upper: bool,
+}
+impl HelperDef for Case {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let name = if self.upper { "upper" } else { "lower" };
+        let s = text(required(h, r, name, 0)?);
+        let s = if self.upper {
+            s.to_uppercase()
+        } else {
+            s.to_lowercase()
+        };
+        derived(Json::String(s))
+    }
+}
+
+// --------------------------------------------------------- markup helpers
+
+fn write(out: &mut dyn Output, s: &str) -> HelperResult {
+    out.write(s).map_err(RenderError::from)
+}
+
+/// `{{link url text}}`: Slack `<url|text>`, Discord `[text](<url>)`, plain
+/// `text (url)`. The text is escaped here; a URL that is empty or not
+/// `http(s)` leaves just the text.
+struct Link {
+    platform: Platform,
+}
+impl HelperDef for Link {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let url = text(required(h, r, "link", 0)?);
+        let label = text(param(h, r, 1)?);
+        let label = label.trim();
+        write(out, &link(self.platform, &url, label))
+    }
+}
+
+/// The markup of one link (see [`Link`]).
+pub(crate) fn link(platform: Platform, url: &str, label: &str) -> String {
+    let Some(url) = sanitize_url(platform, url) else {
+        return escape::escape(platform, label);
+    };
+    match platform {
+        Platform::Slack if label.is_empty() => format!("<{url}>"),
+        Platform::Slack => {
+            // `|` in the label is legal but ambiguous; show a look-alike.
+            let label = escape::slack(label).replace('|', "\u{2223}");
+            format!("<{url}|{}>", label.replace('\n', " "))
+        }
+        Platform::Discord if label.is_empty() => format!("<{url}>"),
+        Platform::Discord => {
+            let label = escape::discord(&label.replace('\n', " "));
+            format!("[{label}](<{url}>)")
+        }
+        Platform::Plain if label.is_empty() => url,
+        Platform::Plain => format!("{} ({url})", escape::plain(label)),
+    }
+}
+
+/// `{{code text}}`: an inline code span no text can break out of.
+struct Code {
+    platform: Platform,
+}
+impl HelperDef for Code {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let s = text(required(h, r, "code", 0)?);
+        let s = code_text(self.platform, s.trim());
+        if s.is_empty() {
+            return Ok(());
+        }
+        match self.platform {
+            Platform::Plain => write(out, &s),
+            _ => write(out, &format!("`{s}`")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Bold,
+    Italic,
+    Quote,
+}
+
+/// `{{bold text}}`, `{{italic text}}`, `{{quote text}}` and their block
+/// forms, whose content is rendered (and escaped) by the template itself.
+struct Wrap {
+    platform: Platform,
+    style: Style,
+}
+impl HelperDef for Wrap {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let inner = if h.is_block() {
+            let mut so = StringOutput::new();
+            if let Some(t) = h.template() {
+                t.render(r, ctx, rc, &mut so)?;
+            }
+            so.into_string().map_err(RenderError::from)?
+        } else {
+            let name = match self.style {
+                Style::Bold => "bold",
+                Style::Italic => "italic",
+                Style::Quote => "quote",
+            };
+            escape::escape(self.platform, &text(required(h, r, name, 0)?))
+        };
+        write(out, &wrap(self.platform, self.style, &inner))
+    }
+}
+
+fn wrap(platform: Platform, style: Style, inner: &str) -> String {
+    if style == Style::Quote {
+        let inner = inner.trim();
+        if inner.is_empty() {
+            return String::new();
+        }
+        // A literal `>` starts a quote on Slack and Discord alike.
+        let prefix = "> ";
+        // Blank lines are dropped: a bare `>` would not continue the quote.
+        return inner
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("{prefix}{l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    let inner = inner.trim();
+    if inner.is_empty() {
+        return String::new();
+    }
+    let mark = match (platform, style) {
+        (Platform::Plain, _) => "",
+        (Platform::Slack, Style::Bold) => "*",
+        (Platform::Discord, Style::Bold) => "**",
+        (_, _) => "_",
+    };
+    format!("{mark}{inner}{mark}")
+}

@@ -1,0 +1,909 @@
+//! Unit tests of the render stage: embedded templates, escaping and inert
+//! mentions, helpers, limits, lookup and overrides, `check`, request bodies.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::limits::{SLACK_MAX, SLACK_SECTION_MAX, TRUNCATED, units};
+use super::*;
+use crate::event::{Commit, Event};
+
+/// Embedded templates only; built once for the whole module.
+static EMBEDDED_ONLY: LazyLock<Renderer> = LazyLock::new(|| {
+    Renderer::load(Path::new("/nonexistent/hookbridge/templates")).expect("embedded templates")
+});
+
+fn r() -> &'static Renderer {
+    &EMBEDDED_ONLY
+}
+
+/// Renders an inline template with the platform's registry (helpers and
+/// escaping included).
+fn inline(p: Platform, tpl: &str, data: serde_json::Value) -> String {
+    r().registry(p).render_template(tpl, &data).unwrap()
+}
+
+fn write(dir: &Path, rel: &str, body: &str) -> PathBuf {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+// ------------------------------------------------------------ templates
+
+#[test]
+fn every_embedded_template_renders_its_samples_on_every_platform() {
+    let samples = samples::all();
+    let mut used = HashSet::new();
+    for p in Platform::ALL {
+        for e in &samples {
+            let name = r().resolve(p, "default", &e.kind).unwrap();
+            used.insert((p, name.clone()));
+            let ctx = context(e).unwrap();
+            // The chosen template itself must succeed (no silent fallback).
+            let raw = r().registry(p).render_with_context(&name, &ctx);
+            let raw = raw.unwrap_or_else(|err| panic!("{p:?} {name} {}: {err}", e.kind));
+            assert!(!raw.trim().is_empty(), "{p:?} {name} empty for {}", e.kind);
+            let text = r().render(p, "default", e);
+            assert!(!text.contains("{{"), "{text}");
+            // Every message names its repo.
+            assert!(text.contains(&e.repo.name), "{p:?} {}: {text}", e.kind);
+            // The compact set is one line.
+            let compact = r().render(p, "compact", e);
+            assert_eq!(compact.lines().count(), 1, "{compact}");
+            assert!(compact.contains(&e.kind), "{compact}");
+        }
+        // The generic template, for a kind nothing else covers.
+        let star = samples::generic("star.created");
+        assert_eq!(
+            r().resolve(p, "default", "star.created").as_deref(),
+            Some("default/default")
+        );
+        used.insert((p, "default/default".to_string()));
+        let text = r().render(p, "default", &star);
+        assert!(
+            text.contains("star.created") && text.contains("octocat"),
+            "{text}"
+        );
+    }
+    // Every embedded default template was exercised by some sample.
+    for t in embedded::EMBEDDED.iter().filter(|t| t.set == "default") {
+        let p = Platform::from_dir_name(t.platform).unwrap();
+        assert!(
+            used.contains(&(p, format!("default/{}", t.name))),
+            "no sample for {}/{}",
+            t.platform,
+            t.name
+        );
+    }
+}
+
+#[test]
+fn families_resolve_to_their_template() {
+    for (kind, want) in [
+        ("push", "default/push"),
+        ("pull_request.merged", "default/pull_request"),
+        (
+            "pull_request_review.submitted",
+            "default/pull_request_review",
+        ),
+        ("issues.label_updated", "default/issues"),
+        ("repo.content.update", "default/repo.content"),
+        ("repo.config.update", "default/repo.config"),
+        ("repo.create", "default/repo"),
+        ("discussion.comment.create", "default/discussion.comment"),
+        ("discussion.update", "default/discussion"),
+        ("star.created", "default/default"),
+        ("", "default/default"),
+    ] {
+        for p in Platform::ALL {
+            assert_eq!(
+                r().resolve(p, "default", kind).as_deref(),
+                Some(want),
+                "{kind}"
+            );
+            assert_eq!(
+                r().resolve(p, "nosuchset", kind).as_deref(),
+                Some(want),
+                "{kind}"
+            );
+        }
+    }
+}
+
+#[test]
+fn embedded_templates_pass_the_strict_check() {
+    let problems = Renderer::check(Path::new("/nonexistent/hookbridge/templates"));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn messages_read_well() {
+    let pr = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "pull_request.merged")
+        .unwrap();
+    let slack = r().render(Platform::Slack, "default", &pr);
+    assert!(slack.contains("merged pull request #42"), "{slack}");
+    assert!(
+        slack.contains("*<https://github.com/octo-org/hello-world/pull/42|Add a frobnicator>*")
+    );
+    assert!(
+        slack.contains("`main` ← `feature/frob` · +120 −7 · 4 files · 3 commits"),
+        "{slack}"
+    );
+    let discord = r().render(Platform::Discord, "default", &pr);
+    assert!(
+        discord
+            .contains("**[Add a frobnicator](<https://github.com/octo-org/hello-world/pull/42>)**")
+    );
+    let plain = r().render(Platform::Plain, "default", &pr);
+    assert!(
+        plain.contains("main <- feature/frob, +120 -7, 4 files, 3 commits"),
+        "{plain}"
+    );
+
+    let one = samples::push(1, 1);
+    assert!(
+        r().render(Platform::Slack, "default", &one)
+            .contains("|1 commit>")
+    );
+    let eight = samples::push(8, 8);
+    let slack = r().render(Platform::Slack, "default", &eight);
+    assert!(
+        slack.contains("|8 commits>") && slack.contains("to `main`"),
+        "{slack}"
+    );
+    assert_eq!(slack.matches("\n• ").count(), 5, "{slack}");
+    assert!(slack.ends_with("… and 3 more"), "{slack}");
+    assert!(slack.contains(
+        "• <https://github.com/octo-org/hello-world/commit/1481a2de7b2a7d02428ad93446ab166be7793fbb|1481a2d> Fix the frobnicator, part 1 – Mona Lisa"
+    ));
+
+    let hub = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "repo.content.update")
+        .unwrap();
+    let discord = r().render(Platform::Discord, "default", &hub);
+    assert!(discord.contains("space"), "{discord}");
+    assert!(
+        discord.contains(
+            "[some-user/some-space](<https://huggingface.co/spaces/some-user/some-space>)"
+        )
+    );
+
+    let mut comment = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "discussion.comment.create")
+        .unwrap();
+    comment.body = "word ".repeat(100);
+    let slack = r().render(Platform::Slack, "default", &comment);
+    assert!(slack.contains("|Update co2 emissions>"), "{slack}");
+    let quote = slack.lines().find(|l| l.starts_with("> ")).unwrap();
+    assert!(
+        quote.ends_with('…') && quote.chars().count() <= 202,
+        "{quote}"
+    );
+}
+
+// ------------------------------------------------- escaping and mentions
+
+const HOSTILE: &str = "@everyone @here <!channel> <!here> <@123> <@&5> <#7> *bold* [x](http://evil) _i_ ~s~ `c` || A & B > q";
+
+fn hostile_events() -> Vec<Event> {
+    let mut push = samples::push(2, 2);
+    for c in &mut push.commits {
+        c.message = format!("{HOSTILE}\nsecond line");
+        c.author = "@everyone <@1>".into();
+    }
+    push.branch = Some("<!here>`main`".into());
+    let mut pr = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "pull_request.opened")
+        .unwrap();
+    pr.title = HOSTILE.into();
+    pr.body = format!("# Heading\n- item\n1. first\n> quote\n{HOSTILE}");
+    pr.actor.name = "<@&5> @here".into();
+    let mut comment = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "issue_comment.created")
+        .unwrap();
+    comment.title = HOSTILE.into();
+    comment.body = HOSTILE.into();
+    let mut generic = samples::generic("star.created");
+    generic.title = HOSTILE.into();
+    vec![push, pr, comment, generic]
+}
+
+#[test]
+fn slack_payload_text_cannot_ping_or_link() {
+    for e in hostile_events() {
+        for set in ["default", "compact"] {
+            let text = r().render(Platform::Slack, set, &e);
+            for bad in [
+                "<!channel>",
+                "<!here>",
+                "<@123>",
+                "<@&5>",
+                "<#7>",
+                "<@1>",
+                "@everyone",
+                "@here",
+            ] {
+                assert!(!text.contains(bad), "{bad} in {text}");
+            }
+            if set == "default" {
+                assert!(text.contains("&lt;!channel&gt;"), "{text}");
+                assert!(text.contains("@\u{200B}everyone"), "{text}");
+                assert!(text.contains("A &amp; B"), "{text}");
+            }
+            // Every `<` that survives opens one of our own links.
+            for (i, _) in text.match_indices('<') {
+                assert!(text[i..].starts_with("<https://"), "raw < at {i}: {text}");
+            }
+            // Escaped once, not twice.
+            assert!(
+                !text.contains("&amp;amp;") && !text.contains("&amp;lt;"),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// The unescaped occurrences of `pat` in Discord markdown.
+fn unescaped<'a>(text: &'a str, pat: &'a str) -> impl Iterator<Item = usize> + 'a {
+    text.match_indices(pat)
+        .map(|(i, _)| i)
+        .filter(move |&i| text[..i].bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 0)
+}
+
+#[test]
+fn discord_payload_text_cannot_ping_or_format() {
+    for e in hostile_events() {
+        for set in ["default", "compact"] {
+            let text = r().render(Platform::Discord, set, &e);
+            assert!(
+                !text.contains("@everyone") && !text.contains("@here"),
+                "{text}"
+            );
+            for m in ["<@", "<#", "<!"] {
+                assert_eq!(unescaped(&text, m).count(), 0, "{m} in {text}");
+            }
+            // Payload markup is shown: escaped, not obeyed.
+            if set == "default" {
+                assert!(text.contains("\\*bold\\*"), "{text}");
+                assert!(text.contains("\\[x\\](http://evil)"), "{text}");
+                assert!(
+                    text.contains("\\|\\|") && text.contains("\\_i\\_"),
+                    "{text}"
+                );
+            }
+            // Every masked link is one of ours, to an https forge URL.
+            for i in unescaped(&text, "](") {
+                assert!(text[i..].starts_with("](<https://github.com/"), "{text}");
+            }
+            assert!(!text.contains("\\\\*"), "escaped twice: {text}");
+        }
+    }
+    let pr = &hostile_events()[1];
+    let text = r().render(Platform::Discord, "default", pr);
+    for line in ["> \\# Heading", "> \\- item", "> 1\\. first", "> \\> quote"] {
+        assert!(text.contains(line), "{line} missing in {text}");
+    }
+}
+
+#[test]
+fn plain_strips_control_characters() {
+    let mut e = samples::generic("star.created");
+    e.title = "red \u{1b}[31mALERT\u{1b}[0m\r\nbell\u{7} \u{202E}evil".into();
+    let text = r().render(Platform::Plain, "default", &e);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(!text.contains('\u{202E}'));
+    assert!(text.contains("red [31mALERT[0m"), "{text:?}");
+}
+
+#[test]
+fn escape_functions() {
+    assert_eq!(
+        escape::slack("a & <b> @here"),
+        "a &amp; &lt;b&gt; @\u{200B}here"
+    );
+    assert_eq!(
+        escape::discord("# h\n- l\n  -# s\n2. x\n*a* _b_ ~c~ `d` |e| >f <@1> [g](h) \\"),
+        "\\# h\n\\- l\n  \\-# s\n2\\. x\n\\*a\\* \\_b\\_ ~c~ \\`d\\` \\|e\\| \\>f \\<@1\\> \\[g\\](h) \\\\"
+            .replace("~c~", "\\~c\\~")
+    );
+    assert_eq!(escape::discord("@everyone"), "@\u{200B}everyone");
+    // Bare URLs stay clickable: no escapes inside them.
+    assert_eq!(
+        escape::discord("see https://x.org/a_b*c and a_b"),
+        "see https://x.org/a_b*c and a\\_b"
+    );
+    assert_eq!(escape::plain("a\u{0}b\tc\n"), "ab c\n");
+}
+
+// ---------------------------------------------------------------- helpers
+
+#[test]
+fn link_helper_per_platform() {
+    let data = json!({"u": "https://x.org/a b)c|d>e", "t": "a|b]c<d>", "e": "", "js": "javascript:alert(1)"});
+    let s = inline(Platform::Slack, "{{link u t}}", data.clone());
+    assert_eq!(s, "<https://x.org/a%20b%29c%7Cd%3Ee|a\u{2223}b]c&lt;d&gt;>");
+    let d = inline(Platform::Discord, "{{link u t}}", data.clone());
+    assert_eq!(d, "[a\\|b\\]c\\<d\\>](<https://x.org/a%20b%29c%7Cd%3Ee>)");
+    let p = inline(Platform::Plain, "{{link u t}}", data.clone());
+    assert_eq!(p, "a|b]c<d> (https://x.org/a%20b)c|d%3Ee)");
+    for pf in Platform::ALL {
+        // Empty or non-http URL: just the (escaped) text.
+        assert_eq!(inline(pf, "{{link e \"txt\"}}", data.clone()), "txt");
+        assert_eq!(inline(pf, "{{link js \"txt\"}}", data.clone()), "txt");
+        assert_eq!(inline(pf, "{{link missing \"txt\"}}", data.clone()), "txt");
+    }
+    assert_eq!(
+        inline(
+            Platform::Slack,
+            "{{link \"https://a.b/?x=1&y=2\"}}",
+            data.clone()
+        ),
+        "<https://a.b/?x=1&amp;y=2>"
+    );
+    // Markup nests through block forms.
+    assert_eq!(
+        inline(
+            Platform::Discord,
+            "{{#bold}}{{link \"https://a.b\" \"t_t\"}}{{/bold}}",
+            data.clone()
+        ),
+        "**[t\\_t](<https://a.b>)**"
+    );
+    // A markup helper as a subexpression is text: shown, not obeyed.
+    assert_eq!(
+        inline(
+            Platform::Slack,
+            "{{bold (link \"https://a.b\" \"t\")}}",
+            data
+        ),
+        "*&lt;https://a.b|t&gt;*"
+    );
+}
+
+#[test]
+fn bold_code_quote_helpers() {
+    let data = json!({"t": "  *x* & `y` @here\nz  ", "e": ""});
+    assert_eq!(
+        inline(Platform::Slack, "{{bold t}}", data.clone()),
+        "**x* &amp; `y` @\u{200B}here\nz*"
+    );
+    assert_eq!(
+        inline(Platform::Discord, "{{bold t}}", data.clone()),
+        "**\\*x\\* & \\`y\\` @\u{200B}here\nz**"
+    );
+    assert_eq!(
+        inline(Platform::Plain, "{{bold t}}", data.clone()),
+        "*x* & `y` @here\nz"
+    );
+    // Backticks cannot close the span; newlines cannot break it.
+    assert_eq!(
+        inline(Platform::Slack, "{{code t}}", data.clone()),
+        "`*x* &amp; \u{02CB}y\u{02CB} @\u{200B}here z`"
+    );
+    assert_eq!(
+        inline(Platform::Discord, "{{code t}}", data.clone()),
+        "`*x* & \u{02CB}y\u{02CB} @\u{200B}here z`"
+    );
+    assert_eq!(
+        inline(Platform::Discord, "{{code \"<@1>\"}}", data.clone()),
+        "`<\u{200B}@1>`"
+    );
+    assert_eq!(
+        inline(Platform::Discord, "[{{code e}}][{{bold e}}]", data.clone()),
+        "[][]"
+    );
+    assert_eq!(
+        inline(Platform::Discord, "{{quote t}}", data.clone()),
+        "> \\*x\\* & \\`y\\` @\u{200B}here\n> z"
+    );
+    assert_eq!(inline(Platform::Slack, "{{italic \"hi\"}}", data), "_hi_");
+}
+
+#[test]
+fn value_helpers() {
+    let data = json!({
+        "t": "Hello <world> & friends",
+        "emoji": "👍🏽👍🏽👍🏽",
+        "cjk": "漢字かな交じり文",
+        "comb": "e\u{301}e\u{301}e\u{301}",
+        "sha": "1481a2de7b2a7d02428ad93446ab166be7793fbb",
+        "msg": "\n  first line  \nsecond",
+        "list": [1, 2, 3, 4, 5, 6, 7],
+        "n": 8
+    });
+    let s = Platform::Slack;
+    // Value helpers are escaped once by the registry.
+    assert_eq!(inline(s, "{{truncate t 9}}", data.clone()), "Hello &lt;w…");
+    assert_eq!(
+        inline(s, "{{truncate t 100}}", data.clone()),
+        "Hello &lt;world&gt; &amp; friends"
+    );
+    assert_eq!(inline(s, "{{truncate cjk 4}}", data.clone()), "漢字か…");
+    // Never splits an emoji from its skin tone or a letter from its accent.
+    assert_eq!(inline(s, "{{truncate emoji 3}}", data.clone()), "👍🏽…");
+    assert_eq!(inline(s, "{{truncate comb 3}}", data.clone()), "e\u{301}…");
+    assert_eq!(inline(s, "{{short_sha sha}}", data.clone()), "1481a2d");
+    assert_eq!(inline(s, "{{first_line msg}}", data.clone()), "first line");
+    assert_eq!(
+        inline(s, "{{plural 1 \"commit\"}}", data.clone()),
+        "1 commit"
+    );
+    assert_eq!(
+        inline(s, "{{plural n \"commit\"}}", data.clone()),
+        "8 commits"
+    );
+    assert_eq!(
+        inline(s, "{{plural 0 \"entry\" \"entries\"}}", data.clone()),
+        "0 entries"
+    );
+    assert_eq!(
+        inline(s, "{{#each (take list 2)}}{{this}},{{/each}}", data.clone()),
+        "1,2,"
+    );
+    assert_eq!(inline(s, "{{minus n 5}} {{add n 1}}", data.clone()), "3 9");
+    assert_eq!(
+        inline(s, "{{coalesce nope \"\" t}}", data.clone()),
+        "Hello &lt;world&gt; &amp; friends"
+    );
+    assert_eq!(
+        inline(s, "{{concat \"a\" n \"<\"}}", data.clone()),
+        "a8&lt;"
+    );
+    assert_eq!(inline(s, "{{upper (truncate cjk 2)}}", data), "漢…");
+}
+
+// ----------------------------------------------------------------- limits
+
+fn assert_within(p: Platform, text: &str) {
+    let max = limits::max_for(p);
+    assert!(units(text) <= max, "{p:?}: {} > {max}", units(text));
+    assert!(text.chars().count() <= max);
+}
+
+#[test]
+fn ten_thousand_commits_stay_within_limits_and_fast() {
+    let mut e = samples::push(10_000, 10_000);
+    for c in &mut e.commits {
+        c.message = format!("{} 🎉 漢字 e\u{301}", "long message ".repeat(20));
+    }
+    let start = Instant::now();
+    for p in Platform::ALL {
+        let text = r().render(p, "default", &e);
+        assert_within(p, &text);
+        assert!(text.contains("and 9995 more"), "{text}");
+        assert!(text.contains("10000 commits"), "{text}");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn oversized_output_is_cut_safely_with_a_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in ["slack", "discord", "plain"] {
+        write(
+            dir.path(),
+            &format!("{p}/all/push.hbs"),
+            "{{#each event.commits}}{{link url (short_sha id)}} {{message}}\n{{/each}}",
+        );
+        write(
+            dir.path(),
+            &format!("{p}/all/default.hbs"),
+            "{{bold event.title}}",
+        );
+    }
+    let r = Renderer::load(dir.path()).unwrap();
+
+    let mut push = samples::push(10_000, 10_000);
+    for c in &mut push.commits {
+        c.message = "fix & <tidy> 🎉".into();
+    }
+    let start = Instant::now();
+    for p in Platform::ALL {
+        let text = r.render(p, "all", &push);
+        assert_within(p, &text);
+        assert!(text.ends_with(TRUNCATED), "{p:?}");
+        // Cut at a line: the last kept line is whole.
+        let last = text.lines().rev().nth(1).unwrap();
+        assert!(
+            last.ends_with("🎉") || last.ends_with("&gt; 🎉"),
+            "{p:?}: {last}"
+        );
+        assert!(units(&text) > limits::max_for(p) / 2, "cut far too early");
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    // One 100 KB line of mixed scripts, emoji, combining marks and escapes.
+    let mut big = samples::generic("star.created");
+    big.title = "a&b 👍🏽 漢字 e\u{301} 🇩🇪 *x* ".repeat(5_000);
+    assert!(big.title.len() > 100_000);
+    let start = Instant::now();
+    for p in Platform::ALL {
+        let text = r.render(p, "all", &big);
+        assert_within(p, &text);
+        assert!(text.ends_with(TRUNCATED));
+        let kept = text.strip_suffix(TRUNCATED).unwrap().trim_end();
+        let last = kept.chars().last().unwrap();
+        assert!(!escape::is_extender(last) || last == '\u{301}' || last == '\u{1F3FD}');
+        assert!(
+            !kept.ends_with('\\') && !kept.ends_with('&'),
+            "{p:?}: {kept}"
+        );
+        // The head of the message survives.
+        assert!(kept.starts_with(match p {
+            Platform::Slack => "*a&amp;b",
+            Platform::Discord => "**a&b",
+            Platform::Plain => "a&b",
+        }));
+        // The embedded templates shorten such titles long before the limit.
+        let text = EMBEDDED_ONLY.render(p, "default", &big);
+        assert_within(p, &text);
+        assert!(!text.ends_with(TRUNCATED) && text.contains('…'));
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn cuts_never_split_graphemes_entities_or_escapes() {
+    // A flag pair, a skin tone and a combining accent straddling the cut.
+    for s in ["xx🇩🇪🇫🇷", "xx👍🏽👍🏽", "xxe\u{301}e\u{301}"] {
+        for budget in 0..units(s) {
+            let cut = limits::safe_cut(Platform::Plain, s, budget, false);
+            assert!(s.is_char_boundary(cut));
+            let rest = &s[cut..];
+            if let Some(c) = rest.chars().next() {
+                assert!(!escape::is_extender(c), "{s:?} cut before {c:?}");
+            }
+            let flags = s[..cut]
+                .chars()
+                .filter(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(c))
+                .count();
+            assert_eq!(flags % 2, 0, "{s:?} split a flag at {cut}");
+        }
+    }
+    let s = "aaaa&amp;bbbb";
+    for budget in 5..9 {
+        assert_eq!(limits::safe_cut(Platform::Slack, s, budget, false), 4);
+    }
+    let s = "aaa\\*bbb";
+    assert_eq!(limits::safe_cut(Platform::Discord, s, 4, false), 3);
+    let s = "x [label](<https://a.b/c>)";
+    assert_eq!(limits::safe_cut(Platform::Discord, s, 20, false), 2);
+}
+
+// ---------------------------------------------------------- missing fields
+
+#[test]
+fn missing_fields_render_without_panicking() {
+    let kinds = samples::all()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect::<Vec<_>>();
+    for kind in kinds
+        .iter()
+        .map(String::as_str)
+        .chain(["", "weird", "a.b.c.d"])
+    {
+        let e = Event {
+            kind: kind.to_string(),
+            ..Event::default()
+        };
+        for p in Platform::ALL {
+            for set in ["default", "compact", "nosuchset"] {
+                let text = r().render(p, set, &e);
+                assert!(!text.trim().is_empty(), "{p:?} {kind}");
+            }
+        }
+    }
+    // A payload of the wrong shape entirely.
+    let mut e = samples::push(2, 2);
+    e.payload = json!(["not", "an", "object"]);
+    e.pull_request = None;
+    for p in Platform::ALL {
+        let text = r().render(p, "default", &e);
+        assert!(
+            text.contains("push") && text.contains("octo-org/hello-world"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn minimal_line_is_escaped() {
+    let mut e = Event {
+        kind: "x<@1>".into(),
+        ..Event::default()
+    };
+    e.repo.key = "<!channel>".into();
+    assert_eq!(
+        minimal(Platform::Slack, &e),
+        "x&lt;@1&gt; in &lt;!channel&gt;"
+    );
+    assert_eq!(
+        minimal(Platform::Discord, &e),
+        "x\\<@1\\> in \\<!channel\\>"
+    );
+    assert_eq!(minimal(Platform::Plain, &Event::default()), "event");
+}
+
+// ------------------------------------------------- lookup, overrides, check
+
+#[test]
+fn overrides_follow_the_lookup_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "slack/custom/pull_request.merged.hbs",
+        "MERGED {{event.number}}",
+    );
+    write(d, "slack/custom/pull_request.hbs", "PR {{event.kind}}");
+    write(d, "slack/custom/default.hbs", "CUSTOM {{event.kind}}");
+    write(
+        d,
+        "slack/default/push.hbs",
+        "MY PUSH {{plural event.total_commits \"commit\"}}",
+    );
+    write(d, "slack/newset/issues.hbs", "ISSUE {{event.title}}");
+    write(d, "slack/newset/README.md", "not a template");
+    write(d, "README.md", "not a template either");
+    write(d, "slack/push.hbs", "flat: never read");
+    write(d, "slak/default/push.hbs", "misspelt platform: never read");
+    write(d, "discord/default/.push.hbs.swp", "{{#if");
+    let r = Renderer::load(d).unwrap();
+    let all = samples::all();
+    let get = |k: &str| all.iter().find(|e| e.kind == k).unwrap();
+
+    let s = Platform::Slack;
+    assert_eq!(
+        r.render(s, "custom", get("pull_request.merged")),
+        "MERGED 42"
+    );
+    assert_eq!(
+        r.render(s, "custom", get("pull_request.closed")),
+        "PR pull_request.closed"
+    );
+    // S/default comes before default/<kind>.
+    assert_eq!(r.render(s, "custom", get("push")), "CUSTOM push");
+    assert_eq!(r.render(s, "newset", get("push")), "MY PUSH 3 commits");
+    assert_eq!(r.render(s, "default", get("push")), "MY PUSH 3 commits");
+    assert_eq!(
+        r.render(s, "newset", get("issues.opened")),
+        "ISSUE The frobnicator is missing"
+    );
+    // Set newset has no default: the embedded default chain applies.
+    assert!(r.render(s, "newset", get("fork")).starts_with("🍴"));
+    // Other platforms keep their embedded templates.
+    assert!(
+        r.render(Platform::Discord, "custom", get("push"))
+            .starts_with("⬆️")
+    );
+    assert!(
+        r.render(Platform::Discord, "default", get("push"))
+            .starts_with("⬆️")
+    );
+    assert!(r.template_names(s).contains(&"newset/issues".to_string()));
+    assert!(r.has_set("newset") && r.has_set("compact") && !r.has_set("x"));
+    // check names the files the lookup never reads, and only those.
+    let notes = Renderer::check(d);
+    let named: Vec<&str> = notes.iter().map(|p| p.template.as_str()).collect();
+    assert_eq!(named.len(), 2, "{notes:#?}");
+    assert!(named.iter().any(|t| t.ends_with("slack/push.hbs")));
+    assert!(named.iter().any(|t| t.ends_with("slak")));
+    assert_eq!(
+        r.render(Platform::Slack, "x", get("push")),
+        "MY PUSH 3 commits"
+    );
+}
+
+#[test]
+fn a_broken_file_fails_load_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "discord/default/push.hbs",
+        "line one\nline two {{#if event.tag}}\n{{event.tag}\n",
+    );
+    let problems = Renderer::load(dir.path()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].template, path.display().to_string());
+    assert!(matches!(problems[0].line, Some(2..=4)), "{:?}", problems[0]);
+    assert!(problems[0].message.contains("syntax"), "{}", problems[0]);
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with(&format!("{}:", path.display()))
+    );
+    // check reports the same problem.
+    assert_eq!(Renderer::check(dir.path()), problems);
+}
+
+#[test]
+fn strict_check_catches_unknown_helpers_and_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let helper = write(
+        d,
+        "slack/default/ping.hbs",
+        "Ping {{frobnicate event.title}}\n",
+    );
+    let field = write(d, "plain/default/fork.hbs", "Fork\n{{event.titel}}\n");
+    let in_helper = write(
+        d,
+        "discord/default/release.hbs",
+        "{{truncate event.tittle 5}}\n",
+    );
+    // Nine pull_request samples hit the same failure: reported once.
+    let family = write(
+        d,
+        "plain/default/pull_request.hbs",
+        "{{#if x}}{{/if}}{{nope 1}}",
+    );
+    // Unknown kinds get a generic sample: payload fields cannot be checked.
+    write(
+        d,
+        "slack/default/star.hbs",
+        "{{payload.starred_at}} {{event.repo.name}}",
+    );
+    let problems = Renderer::check(d);
+    let find = |p: &Path| {
+        problems
+            .iter()
+            .find(|x| x.template == p.display().to_string())
+            .unwrap_or_else(|| panic!("{} not reported: {problems:#?}", p.display()))
+    };
+    let h = find(&helper);
+    assert_eq!(h.line, Some(1));
+    assert!(h.message.contains("frobnicate"), "{h}");
+    let f = find(&field);
+    assert_eq!(f.line, Some(2));
+    assert!(f.message.contains("event.titel"), "{f}");
+    assert!(find(&in_helper).message.contains("event.tittle"));
+    assert!(find(&family).message.contains("nope"));
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+
+    // The same files load (they compile) and render falls back to the
+    // embedded generic template instead of failing.
+    let r = Renderer::load(d).unwrap();
+    let ping = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "ping")
+        .unwrap();
+    let text = r.render(Platform::Slack, "default", &ping);
+    assert!(
+        text.starts_with("📣 `ping` in <https://github.com/octo-org/hello-world|"),
+        "{text}"
+    );
+    // Lenient at runtime: the unknown field renders empty.
+    let fork = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "fork")
+        .unwrap();
+    assert_eq!(r.render(Platform::Plain, "default", &fork), "Fork");
+}
+
+#[test]
+fn a_user_default_override_does_not_replace_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "slack/default/default.hbs",
+        "{{nope event.kind}}",
+    );
+    write(dir.path(), "slack/default/push.hbs", "{{nope event.kind}}");
+    let r = Renderer::load(dir.path()).unwrap();
+    let text = r.render(Platform::Slack, "default", &samples::push(1, 1));
+    assert!(text.starts_with("📣 `push` in"), "{text}");
+}
+
+// ---------------------------------------------------------- request bodies
+
+#[test]
+fn request_body_shapes() {
+    assert_eq!(
+        request_body(Platform::Discord, Some("ignored"), "hi"),
+        json!({"content": "hi", "allowed_mentions": {"parse": []}})
+    );
+    assert_eq!(
+        request_body(Platform::Plain, None, "hi"),
+        json!({"text": "hi"})
+    );
+    assert_eq!(
+        request_body(Platform::Slack, Some("C123"), "*hi*"),
+        json!({
+            "channel": "C123",
+            "text": "*hi*",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*", "verbatim": true}}],
+            "unfurl_links": false,
+            "unfurl_media": false
+        })
+    );
+    let no_channel = request_body(Platform::Slack, None, "hi");
+    assert!(no_channel.get("channel").is_none());
+    assert_eq!(no_channel["text"], "hi");
+}
+
+#[test]
+fn slack_blocks_respect_section_and_count_limits() {
+    let text = r().render(Platform::Slack, "default", &{
+        let mut e = samples::push(10_000, 10_000);
+        e.title = "x".into();
+        e
+    });
+    let lines: String = (0..2_000)
+        .map(|i| format!("line {i} &amp; <https://a.b|x>\n"))
+        .collect();
+    let one_line = "漢".repeat(39_000);
+    for t in [text.as_str(), lines.as_str(), one_line.as_str()] {
+        let t = limits::enforce(Platform::Slack, t.to_string());
+        let body = request_body(Platform::Slack, None, &t);
+        let blocks = body["blocks"].as_array().unwrap();
+        assert!(!blocks.is_empty() && blocks.len() <= 50);
+        let mut joined = 0;
+        for b in blocks {
+            let s = b["text"]["text"].as_str().unwrap();
+            assert!(!s.is_empty() && units(s) <= SLACK_SECTION_MAX);
+            // Splits fall between lines here, never inside an entity or link.
+            assert!(
+                !s.ends_with("&amp") && s.matches('<').count() == s.matches('>').count(),
+                "{s}"
+            );
+            joined += units(s);
+        }
+        // Nothing but the split newlines is lost.
+        assert!(joined + blocks.len() >= units(t.trim()), "{joined}");
+        assert!(units(&t) <= SLACK_MAX);
+    }
+}
+
+#[test]
+fn rendering_a_push_is_cheap() {
+    let e = samples::push(3, 3);
+    let n = 200;
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(r().render(Platform::Slack, "default", &e));
+    }
+    let each = start.elapsed() / n;
+    // Debug build on a shared 2-core box: generous, but a template re-parse
+    // per render or a quadratic escape would blow through it.
+    assert!(each < Duration::from_millis(5), "{each:?} per render");
+}
+
+#[test]
+fn commit_struct_renders_in_order() {
+    let mut e = samples::push(0, 2);
+    e.commits = vec![
+        Commit {
+            id: "aaaaaaaaaa".into(),
+            message: "first".into(),
+            ..Commit::default()
+        },
+        Commit {
+            id: "bbbbbbbbbb".into(),
+            message: "second".into(),
+            ..Commit::default()
+        },
+    ];
+    let text = r().render(Platform::Plain, "default", &e);
+    let a = text.find("aaaaaaa first").unwrap();
+    let b = text.find("bbbbbbb second").unwrap();
+    assert!(a < b, "{text}");
+}

@@ -1,0 +1,474 @@
+//! A loopback stand-in for Slack and Discord, for the integration tests.
+//!
+//! One poem server on `127.0.0.1:<random port>` answers like
+//! - Slack: `POST /api/chat.postMessage` (Bearer token) and incoming
+//!   webhooks `POST /services/…` (plain `ok`);
+//! - Discord: `POST /api/v10/webhooks/{id}/{token}?wait=true` and
+//!   `POST /api/v10/channels/{id}/messages` (`Bot` token), answering a message
+//!   serenity's `Message` deserializes, with `X-RateLimit-*` headers.
+//!
+//! It records every request, lets a test await "n requests received", and
+//! can be scripted per platform with a queue of [`Behaviour`]s consumed in
+//! order (an empty queue answers [`Behaviour::Ok`]). Dropping it shuts the
+//! server down and cuts open connections.
+//!
+//! ```ignore
+//! let standin = StandIn::start().await;
+//! standin.script(Platform::Slack, [Behaviour::Status(500), Behaviour::Ok]);
+//! // … point a sink at standin.slack_api_base() …
+//! let got = standin.wait_for(2).await;
+//! ```
+
+#![allow(dead_code)] // Each test module uses its own part of the API.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Endpoint, Request, Response, Server};
+use serde_json::{Value, json};
+use tokio::sync::{oneshot, watch};
+
+/// How long [`StandIn::wait_for`] waits before failing the test.
+const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    Slack,
+    Discord,
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Behaviour {
+    /// Success: Slack `{"ok":true,…}` / webhook `ok`; Discord a message with
+    /// `X-RateLimit-Remaining: 4`.
+    Ok,
+    /// Discord: success with `X-RateLimit-Remaining: 0` and this
+    /// `X-RateLimit-Reset-After`. (Slack: same as `Ok`.)
+    OkBucketEmpty { reset_after_secs: f64 },
+    /// 429 with `Retry-After` (Slack API: JSON `ratelimited`; Discord: also
+    /// the JSON body's `retry_after`).
+    Status429 { retry_after_secs: u64 },
+    /// Slack API: HTTP 200 `{"ok":false,"error":code}`. Slack webhook: the
+    /// status Slack uses for that code (404 `channel_not_found`, …) with the
+    /// code as plain text. Discord: 400 with the code as message.
+    SlackError(&'static str),
+    /// This HTTP status, with the platform's usual error body.
+    Status(u16),
+    /// Answers `Ok` after this delay.
+    Slow(Duration),
+    /// Records the request, then never answers (the client must time out).
+    LostAnswer,
+}
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `None` for a path neither platform serves (answered 404).
+    pub platform: Option<Platform>,
+    pub method: String,
+    pub path: String,
+    /// The raw query string, `""` when none.
+    pub query: String,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    /// The body exactly as received.
+    pub body: String,
+}
+
+impl Received {
+    /// The body parsed as JSON (panics if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body of {} is not JSON ({e}): {}", self.path, self.body))
+    }
+}
+
+struct State {
+    scripts: Mutex<HashMap<Platform, VecDeque<Behaviour>>>,
+    received: watch::Sender<Vec<Received>>,
+}
+
+/// The running stand-in; shut down when dropped.
+pub struct StandIn {
+    addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl StandIn {
+    /// Binds `127.0.0.1:0` and starts serving on the current runtime.
+    pub async fn start() -> StandIn {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind the stand-in to 127.0.0.1:0");
+        let addr = *acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr())
+            .expect("stand-in has a socket address");
+        let state = Arc::new(State {
+            scripts: Mutex::new(HashMap::new()),
+            received: watch::Sender::new(Vec::new()),
+        });
+        let (tx, rx) = oneshot::channel::<()>();
+        let endpoint = StandInEndpoint {
+            state: state.clone(),
+        };
+        tokio::spawn(async move {
+            // Timeout zero: on shutdown, connections still open (a lost
+            // answer, a slow one) are cut at once.
+            let _ = Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(
+                    endpoint,
+                    async {
+                        let _ = rx.await;
+                    },
+                    Some(Duration::ZERO),
+                )
+                .await;
+        });
+        StandIn {
+            addr,
+            state,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The Slack `api_base`: `http://127.0.0.1:PORT/api/`
+    pub fn slack_api_base(&self) -> String {
+        format!("{}/api/", self.base_url())
+    }
+
+    /// A Slack incoming-webhook URL whose secret part is `secret`.
+    pub fn slack_webhook_url(&self, secret: &str) -> String {
+        format!("{}/services/T0001/B0001/{secret}", self.base_url())
+    }
+
+    /// The Discord `api_base`: `http://127.0.0.1:PORT/api/v10/`
+    pub fn discord_api_base(&self) -> String {
+        format!("{}/api/v10/", self.base_url())
+    }
+
+    /// A Discord webhook URL (as Discord hands them out, without `/v10`).
+    pub fn discord_webhook_url(&self, id: u64, token: &str) -> String {
+        format!("{}/api/webhooks/{id}/{token}", self.base_url())
+    }
+
+    /// Appends answers to `platform`'s queue; they are used in order.
+    pub fn script(&self, platform: Platform, behaviours: impl IntoIterator<Item = Behaviour>) {
+        self.state
+            .scripts
+            .lock()
+            .unwrap()
+            .entry(platform)
+            .or_default()
+            .extend(behaviours);
+    }
+
+    /// Every request so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.borrow().clone()
+    }
+
+    /// Waits (without sleeping) until at least `n` requests have arrived;
+    /// fails the test after 10 s.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let mut rx = self.state.received.subscribe();
+        let waited = tokio::time::timeout(WAIT_LIMIT, rx.wait_for(|r| r.len() >= n)).await;
+        match waited {
+            Ok(Ok(got)) => got.clone(),
+            _ => panic!(
+                "stand-in: waited {WAIT_LIMIT:?} for {n} requests, got {}",
+                self.state.received.borrow().len()
+            ),
+        }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+struct StandInEndpoint {
+    state: Arc<State>,
+}
+
+/// What a path is, for answering.
+#[derive(Clone, Copy)]
+enum Kind {
+    SlackApi,
+    SlackWebhook,
+    DiscordWebhook { id: u64 },
+    DiscordChannel { id: u64 },
+    Unknown,
+}
+
+fn kind_of(path: &str) -> Kind {
+    if path == "/api/chat.postMessage" {
+        return Kind::SlackApi;
+    }
+    if path.starts_with("/services/") {
+        return Kind::SlackWebhook;
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api", "v10", "webhooks", id, token] if !token.is_empty() => match id.parse() {
+            Ok(id) => Kind::DiscordWebhook { id },
+            Err(_) => Kind::Unknown,
+        },
+        ["api", "v10", "channels", id, "messages"] => match id.parse() {
+            Ok(id) => Kind::DiscordChannel { id },
+            Err(_) => Kind::Unknown,
+        },
+        _ => Kind::Unknown,
+    }
+}
+
+impl Endpoint for StandInEndpoint {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = req.take_body().into_bytes().await.unwrap_or_default();
+        let received = Received {
+            platform: None,
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+            query: req.uri().query().unwrap_or_default().to_string(),
+            authorization: req.header("authorization").map(str::to_string),
+            content_type: req.header("content-type").map(str::to_string),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let kind = if req.method() == poem::http::Method::POST {
+            kind_of(&received.path)
+        } else {
+            Kind::Unknown
+        };
+        let platform = match kind {
+            Kind::SlackApi | Kind::SlackWebhook => Some(Platform::Slack),
+            Kind::DiscordWebhook { .. } | Kind::DiscordChannel { .. } => Some(Platform::Discord),
+            Kind::Unknown => None,
+        };
+        let received = Received {
+            platform,
+            ..received
+        };
+        let behaviour = platform
+            .and_then(|p| self.state.scripts.lock().unwrap().get_mut(&p)?.pop_front())
+            .unwrap_or(Behaviour::Ok);
+        let answer = answer(kind, &behaviour, &received);
+        self.state.received.send_modify(|r| r.push(received));
+
+        match behaviour {
+            Behaviour::LostAnswer => std::future::pending::<()>().await,
+            Behaviour::Slow(delay) => tokio::time::sleep(delay).await,
+            _ => {}
+        }
+        Ok(answer)
+    }
+}
+
+fn with_json(builder: poem::ResponseBuilder, body: Value) -> Response {
+    builder
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+fn text(status: StatusCode, body: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html")
+        .body(body.to_string())
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("a valid HTTP status in the script")
+}
+
+fn answer(kind: Kind, behaviour: &Behaviour, req: &Received) -> Response {
+    match kind {
+        Kind::Unknown => text(StatusCode::NOT_FOUND, "no such stand-in path"),
+        Kind::SlackApi => slack_api(behaviour, req),
+        Kind::SlackWebhook => slack_webhook(behaviour),
+        Kind::DiscordWebhook { .. } | Kind::DiscordChannel { .. } => discord(kind, behaviour, req),
+    }
+}
+
+fn slack_api(behaviour: &Behaviour, req: &Received) -> Response {
+    let ok = Response::builder().status(StatusCode::OK);
+    let authed = req
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len());
+    if !authed {
+        return with_json(ok, json!({"ok": false, "error": "not_authed"}));
+    }
+    match behaviour {
+        Behaviour::Ok
+        | Behaviour::OkBucketEmpty { .. }
+        | Behaviour::Slow(_)
+        | Behaviour::LostAnswer => {
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            with_json(
+                ok,
+                json!({
+                    "ok": true,
+                    "channel": body.get("channel").cloned().unwrap_or(Value::Null),
+                    "ts": "1700000000.000100",
+                    "message": {
+                        "type": "message",
+                        "text": body.get("text").cloned().unwrap_or(Value::Null),
+                        "ts": "1700000000.000100",
+                    },
+                }),
+            )
+        }
+        Behaviour::Status429 { retry_after_secs } => with_json(
+            Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("Retry-After", retry_after_secs.to_string()),
+            json!({"ok": false, "error": "ratelimited"}),
+        ),
+        Behaviour::SlackError(code) => with_json(ok, json!({"ok": false, "error": code})),
+        Behaviour::Status(code) => text(status(*code), "Slack stand-in error"),
+    }
+}
+
+fn slack_webhook(behaviour: &Behaviour) -> Response {
+    match behaviour {
+        Behaviour::Ok
+        | Behaviour::OkBucketEmpty { .. }
+        | Behaviour::Slow(_)
+        | Behaviour::LostAnswer => text(StatusCode::OK, "ok"),
+        Behaviour::Status429 { retry_after_secs } => Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header("Retry-After", retry_after_secs.to_string())
+            .content_type("text/html")
+            .body("rate_limited"),
+        Behaviour::SlackError(code) => {
+            let code_status = match *code {
+                "channel_not_found" | "no_service" | "no_team" | "team_disabled" => 404,
+                "action_prohibited" | "invalid_token" | "posting_to_general_channel_denied" => 403,
+                "channel_is_archived" | "no_active_hooks" => 410,
+                _ => 400,
+            };
+            text(status(code_status), code)
+        }
+        Behaviour::Status(code) => text(status(*code), "Slack stand-in error"),
+    }
+}
+
+fn discord(kind: Kind, behaviour: &Behaviour, req: &Received) -> Response {
+    if let Kind::DiscordChannel { .. } = kind {
+        let authed = req
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bot ") && a.len() > "Bot ".len());
+        if !authed {
+            return discord_error(401, "401: Unauthorized", 0);
+        }
+    }
+    match behaviour {
+        Behaviour::Ok | Behaviour::Slow(_) | Behaviour::LostAnswer => {
+            discord_message(kind, req, 4, 0.4)
+        }
+        Behaviour::OkBucketEmpty { reset_after_secs } => {
+            discord_message(kind, req, 0, *reset_after_secs)
+        }
+        Behaviour::Status429 { retry_after_secs } => with_json(
+            Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("Retry-After", retry_after_secs.to_string())
+                .header("X-RateLimit-Scope", "user"),
+            json!({
+                "message": "You are being rate limited.",
+                "retry_after": *retry_after_secs as f64,
+                "global": false,
+            }),
+        ),
+        Behaviour::SlackError(code) => discord_error(400, code, 50035),
+        Behaviour::Status(code) => {
+            let (message, err_code) = match (*code, kind) {
+                (401, _) => ("401: Unauthorized", 0),
+                (403, _) => ("Missing Access", 50001),
+                (404, Kind::DiscordWebhook { .. }) => ("Unknown Webhook", 10015),
+                (404, _) => ("Unknown Channel", 10003),
+                (c, _) if c >= 500 => ("500: Internal Server Error", 0),
+                _ => ("Discord stand-in error", 0),
+            };
+            discord_error(*code, message, err_code)
+        }
+    }
+}
+
+fn discord_error(code: u16, message: &str, err_code: i64) -> Response {
+    with_json(
+        Response::builder().status(status(code)),
+        json!({"message": message, "code": err_code}),
+    )
+}
+
+/// A created message, as Discord answers it.
+fn discord_message(kind: Kind, req: &Received, remaining: u32, reset_after: f64) -> Response {
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let (channel_id, webhook_id) = match kind {
+        Kind::DiscordWebhook { id } => (222_000_000_000_000_001_u64, Some(id)),
+        Kind::DiscordChannel { id } => (id, None),
+        _ => (0, None),
+    };
+    let author = match webhook_id {
+        Some(id) => json!({
+            "id": id.to_string(), "username": "hookbridge", "discriminator": "0000",
+            "avatar": null, "bot": true, "global_name": null,
+        }),
+        None => json!({
+            "id": "333000000000000001", "username": "hookbridge-bot", "discriminator": "0",
+            "avatar": null, "bot": true, "global_name": null,
+        }),
+    };
+    let mut message = json!({
+        "id": "444000000000000001",
+        "type": 0,
+        "channel_id": channel_id.to_string(),
+        "content": body.get("content").cloned().unwrap_or(json!("")),
+        "author": author,
+        "attachments": [],
+        "embeds": [],
+        "mentions": [],
+        "mention_roles": [],
+        "pinned": false,
+        "mention_everyone": false,
+        "tts": false,
+        "timestamp": "2026-01-01T00:00:00.000000+00:00",
+        "edited_timestamp": null,
+        "flags": 0,
+        "components": [],
+    });
+    if let Some(id) = webhook_id {
+        message["webhook_id"] = json!(id.to_string());
+    }
+    with_json(
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("X-RateLimit-Limit", "5")
+            .header("X-RateLimit-Remaining", remaining.to_string())
+            .header("X-RateLimit-Reset", "1767225600.400")
+            .header("X-RateLimit-Reset-After", format!("{reset_after:.3}"))
+            .header("X-RateLimit-Bucket", "standin-bucket"),
+        message,
+    )
+}
