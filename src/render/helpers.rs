@@ -22,30 +22,23 @@ use super::escape::{self, code_text, sanitize_url, truncate_chars};
 
 /// Registers every hookbridge helper for `platform` on `hb`.
 pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
-    hb.register_helper("truncate", Box::new(Truncate));
-    hb.register_helper("short_sha", Box::new(ShortSha));
-    hb.register_helper("first_line", Box::new(FirstLine));
-    hb.register_helper("plural", Box::new(Plural));
-    hb.register_helper("take", Box::new(Take));
-    hb.register_helper(
-        "minus",
-        Box::new(Arith {
-            name: "minus",
-            op: Op::Minus,
-        }),
-    );
-    hb.register_helper(
-        "add",
-        Box::new(Arith {
-            name: "add",
-            op: Op::Add,
-        }),
-    );
-    hb.register_helper("coalesce", Box::new(Coalesce));
-    hb.register_helper("concat", Box::new(Concat));
-    hb.register_helper("humanize", Box::new(Humanize));
-    hb.register_helper("lower", Box::new(Case { upper: false }));
-    hb.register_helper("upper", Box::new(Case { upper: true }));
+    let values: [(&str, ValueFn); 12] = [
+        ("truncate", truncate),
+        ("short_sha", short_sha),
+        ("first_line", first_line),
+        ("plural", plural),
+        ("take", take),
+        ("minus", minus),
+        ("add", add),
+        ("coalesce", coalesce),
+        ("concat", concat),
+        ("humanize", humanize),
+        ("lower", lower),
+        ("upper", upper),
+    ];
+    for (name, f) in values {
+        hb.register_helper(name, Box::new(Value(f)));
+    }
     hb.register_helper("link", Box::new(Link { platform }));
     hb.register_helper("code", Box::new(Code { platform }));
     hb.register_helper(
@@ -151,15 +144,16 @@ fn num_json(n: f64) -> Json {
     }
 }
 
-fn derived(v: Json) -> Result<ScopedJson<'static>, RenderError> {
-    Ok(ScopedJson::Derived(v))
-}
-
 // ---------------------------------------------------------- value helpers
 
-/// `{{truncate text n}}`: at most `n` chars, ending in `…` when cut.
-struct Truncate;
-impl HelperDef for Truncate {
+/// What a value helper computes from its call: a plain JSON value.
+type ValueFn = fn(&Helper<'_>, &Handlebars<'_>) -> Result<Json, RenderError>;
+
+/// Adapts a [`ValueFn`] to handlebars: the one `HelperDef` every value
+/// helper shares.
+struct Value(ValueFn);
+
+impl HelperDef for Value {
     fn call_inner<'reg: 'rc, 'rc>(
         &self,
         h: &Helper<'rc>,
@@ -167,195 +161,120 @@ impl HelperDef for Truncate {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let s = text(required(h, r, "truncate", 0)?);
-        let n = count("truncate", required(h, r, "truncate", 1)?)?;
-        derived(Json::String(truncate_chars(&s, n)))
+        Ok(ScopedJson::Derived((self.0)(h, r)?))
     }
+}
+
+/// `{{truncate text n}}`: at most `n` chars, ending in `…` when cut.
+fn truncate(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let s = text(required(h, r, "truncate", 0)?);
+    let n = count("truncate", required(h, r, "truncate", 1)?)?;
+    Ok(Json::String(truncate_chars(&s, n)))
 }
 
 /// `{{short_sha id}}`: the first 7 characters of a commit id.
-struct ShortSha;
-impl HelperDef for ShortSha {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let s = text(required(h, r, "short_sha", 0)?);
-        derived(Json::String(s.trim().chars().take(7).collect()))
-    }
+fn short_sha(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let s = text(required(h, r, "short_sha", 0)?);
+    Ok(Json::String(s.trim().chars().take(7).collect()))
 }
 
 /// `{{first_line text}}`: the first non-empty line, trimmed.
-struct FirstLine;
-impl HelperDef for FirstLine {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let s = text(required(h, r, "first_line", 0)?);
-        let line = s
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("");
-        derived(Json::String(line.to_string()))
-    }
+fn first_line(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let s = text(required(h, r, "first_line", 0)?);
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    Ok(Json::String(line.to_string()))
 }
 
 /// `{{plural n "commit"}}` -> `1 commit` / `3 commits`;
 /// `{{plural n "entry" "entries"}}` for irregular plurals.
-struct Plural;
-impl HelperDef for Plural {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let n = number(required(h, r, "plural", 0)?).unwrap_or(0.0);
-        let word = text(required(h, r, "plural", 1)?);
-        let words = match param(h, r, 2)? {
-            Some(v) => text(Some(v)),
-            None => format!("{word}s"),
-        };
-        let shown = num_json(n).render();
-        let w = if n == 1.0 { word } else { words };
-        derived(Json::String(format!("{shown} {w}")))
-    }
+fn plural(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let n = number(required(h, r, "plural", 0)?).unwrap_or(0.0);
+    let word = text(required(h, r, "plural", 1)?);
+    let words = match param(h, r, 2)? {
+        Some(v) => text(Some(v)),
+        None => format!("{word}s"),
+    };
+    let shown = num_json(n).render();
+    let w = if n == 1.0 { word } else { words };
+    Ok(Json::String(format!("{shown} {w}")))
 }
 
 /// `{{#each (take list 5)}}`: the first `n` items of a list.
-struct Take;
-impl HelperDef for Take {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let list = required(h, r, "take", 0)?;
-        let n = count("take", required(h, r, "take", 1)?)?;
-        let items = match list {
-            Some(Json::Array(a)) => a.iter().take(n).cloned().collect(),
-            _ => Vec::new(),
-        };
-        derived(Json::Array(items))
-    }
+fn take(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let list = required(h, r, "take", 0)?;
+    let n = count("take", required(h, r, "take", 1)?)?;
+    let items = match list {
+        Some(Json::Array(a)) => a.iter().take(n).cloned().collect(),
+        _ => Vec::new(),
+    };
+    Ok(Json::Array(items))
 }
 
-#[derive(Clone, Copy)]
-enum Op {
-    Minus,
-    Add,
-}
-
-/// `{{minus a b}}`, `{{add a b}}`: arithmetic for "and N more".
-struct Arith {
+/// The two numbers of `{{minus a b}}` / `{{add a b}}` (missing: 0).
+fn operands(
+    h: &Helper<'_>,
+    r: &Handlebars<'_>,
     name: &'static str,
-    op: Op,
+) -> Result<(f64, f64), RenderError> {
+    let a = number(required(h, r, name, 0)?).unwrap_or(0.0);
+    let b = number(required(h, r, name, 1)?).unwrap_or(0.0);
+    Ok((a, b))
 }
-impl HelperDef for Arith {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let a = number(required(h, r, self.name, 0)?).unwrap_or(0.0);
-        let b = number(required(h, r, self.name, 1)?).unwrap_or(0.0);
-        let v = match self.op {
-            Op::Minus => a - b,
-            Op::Add => a + b,
-        };
-        derived(num_json(v))
-    }
+
+/// `{{minus a b}}`: arithmetic for "and N more".
+fn minus(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let (a, b) = operands(h, r, "minus")?;
+    Ok(num_json(a - b))
+}
+
+/// `{{add a b}}`.
+fn add(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let (a, b) = operands(h, r, "add")?;
+    Ok(num_json(a + b))
 }
 
 /// `{{coalesce a b …}}`: the first argument that is not empty/false/null.
-struct Coalesce;
-impl HelperDef for Coalesce {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        // Missing arguments are the point of coalesce: never strict here.
-        let _ = r;
-        for p in h.params() {
-            if !p.is_value_missing() && p.value().is_truthy(false) {
-                return derived(p.value().clone());
-            }
-        }
-        derived(Json::String(String::new()))
-    }
+/// Missing arguments are the point of coalesce: never strict here.
+fn coalesce(h: &Helper<'_>, _: &Handlebars<'_>) -> Result<Json, RenderError> {
+    Ok(h.params()
+        .iter()
+        .find(|p| !p.is_value_missing() && p.value().is_truthy(false))
+        .map(|p| p.value().clone())
+        .unwrap_or_else(|| Json::String(String::new())))
 }
 
 /// `{{concat a b …}}`: the arguments as one string (to build a URL or a
 /// label; the result is escaped like any other value).
-struct Concat;
-impl HelperDef for Concat {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let mut out = String::new();
-        for i in 0..h.params().len() {
-            out.push_str(&text(param(h, r, i)?));
-        }
-        derived(Json::String(out))
+fn concat(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let mut out = String::new();
+    for i in 0..h.params().len() {
+        out.push_str(&text(param(h, r, i)?));
     }
+    Ok(Json::String(out))
 }
 
 /// `{{humanize "review_requested"}}` -> `review requested`.
-struct Humanize;
-impl HelperDef for Humanize {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let s = text(required(h, r, "humanize", 0)?);
-        derived(Json::String(s.replace(['_', '.'], " ").trim().to_string()))
-    }
+fn humanize(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let s = text(required(h, r, "humanize", 0)?);
+    Ok(Json::String(s.replace(['_', '.'], " ").trim().to_string()))
 }
 
-/// `{{lower s}}` / `{{upper s}}`.
-struct Case {
-    upper: bool,
+/// `{{lower s}}`.
+fn lower(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    Ok(Json::String(
+        text(required(h, r, "lower", 0)?).to_lowercase(),
+    ))
 }
-impl HelperDef for Case {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let name = if self.upper { "upper" } else { "lower" };
-        let s = text(required(h, r, name, 0)?);
-        let s = if self.upper {
-            s.to_uppercase()
-        } else {
-            s.to_lowercase()
-        };
-        derived(Json::String(s))
-    }
+
+/// `{{upper s}}`.
+fn upper(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    Ok(Json::String(
+        text(required(h, r, "upper", 0)?).to_uppercase(),
+    ))
 }
 
 // --------------------------------------------------------- markup helpers
