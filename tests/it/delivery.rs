@@ -108,14 +108,7 @@ async fn every_message_once_in_order_per_channel() {
     })
     .await;
     // rows are all sent, nothing dead
-    eventually(10, "all rows sent", || async {
-        svc.store()
-            .list(Some(Status::Pending), 100)
-            .await
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    rows_eventually(&svc, Status::Pending, 0, 10, "all rows sent").await;
     assert!(
         svc.store()
             .list(Some(Status::Dead), 100)
@@ -130,6 +123,14 @@ async fn every_message_once_in_order_per_channel() {
         assert!(!r.body.contains("xoxb-test-token") && !r.body.contains("hook-token"));
     }
     svc.stop().await;
+}
+
+/// Waits until the store holds `n` rows of `status`.
+async fn rows_eventually(svc: &Service, status: Status, n: usize, secs: u64, what: &str) {
+    eventually(secs, what, || async {
+        svc.store().list(Some(status), 1000).await.unwrap().len() == n
+    })
+    .await;
 }
 
 /// Retried sends show the same message again right after itself; collapse
@@ -161,15 +162,7 @@ async fn a_platform_down_for_a_while_then_back() {
             && lanes.get("slack:#eng").map(|v| v.len()) == Some(2)
     })
     .await;
-    eventually(10, "rows sent", || async {
-        svc.store()
-            .list(Some(Status::Sent), 10)
-            .await
-            .unwrap()
-            .len()
-            == 2
-    })
-    .await;
+    rows_eventually(&svc, Status::Sent, 2, 10, "rows sent").await;
     let rows = svc.store().list(Some(Status::Sent), 10).await.unwrap();
     let discord = rows.iter().find(|r| r.lane.sink == "discord").unwrap();
     assert_eq!(discord.attempts, 3);
@@ -187,15 +180,7 @@ async fn permanent_errors_are_dead_with_the_reason_and_replay_works() {
     let svc = Service::start(&config(&standin, "")).await;
     let (h, b) = numbered_issue(SECRET, 1);
     assert_eq!(svc.post("github", &h, b).await.status, 202);
-    eventually(15, "both dead", || async {
-        svc.store()
-            .list(Some(Status::Dead), 10)
-            .await
-            .unwrap()
-            .len()
-            == 2
-    })
-    .await;
+    rows_eventually(&svc, Status::Dead, 2, 15, "both dead").await;
     let dead = svc.store().list(Some(Status::Dead), 10).await.unwrap();
     let slack = dead.iter().find(|r| r.lane.sink == "slack").unwrap();
     assert!(
@@ -210,15 +195,7 @@ async fn permanent_errors_are_dead_with_the_reason_and_replay_works() {
     // replay: the platform is fine now
     let n = svc.store().replay_dead().await.unwrap();
     assert_eq!(n, 2);
-    eventually(15, "replayed rows sent", || async {
-        svc.store()
-            .list(Some(Status::Sent), 10)
-            .await
-            .unwrap()
-            .len()
-            == 2
-    })
-    .await;
+    rows_eventually(&svc, Status::Sent, 2, 15, "replayed rows sent").await;
     assert_eq!(standin.received().len(), 4);
     svc.stop().await;
 }
@@ -237,15 +214,7 @@ async fn messages_older_than_max_age_are_dead() {
     let svc = Service::start(&config(&standin, "max_age = \"1s\"")).await;
     let (h, b) = numbered_issue(SECRET, 1);
     assert_eq!(svc.post("github", &h, b).await.status, 202);
-    eventually(20, "given up", || async {
-        svc.store()
-            .list(Some(Status::Dead), 10)
-            .await
-            .unwrap()
-            .len()
-            == 2
-    })
-    .await;
+    rows_eventually(&svc, Status::Dead, 2, 20, "given up").await;
     let dead = svc.store().list(Some(Status::Dead), 10).await.unwrap();
     for r in dead {
         let e = r.last_error.unwrap_or_default();
