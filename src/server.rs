@@ -119,12 +119,13 @@ async fn hook(
     metrics::counter!("hookbridge_deliveries_received_total", "source" => source_label.clone())
         .increment(1);
 
-    let claimed_id = sources::claimed_delivery_id(source.kind, req.headers());
+    // Only refusals log the id a request claims; accepted ones log the parsed one.
+    let claimed_id = || sources::claimed_delivery_id(source.kind, req.headers());
     let limit = pipeline.config.server.max_body_bytes;
     let too_large = || {
         rejected(
             &source_label,
-            &claimed_id,
+            &claimed_id(),
             "too_large",
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body is larger than max_body_bytes ({limit} bytes)"),
@@ -145,7 +146,7 @@ async fn hook(
     else {
         return rejected(
             &source_label,
-            &claimed_id,
+            &claimed_id(),
             "busy",
             StatusCode::SERVICE_UNAVAILABLE,
             "too many large deliveries in flight; retry later",
@@ -157,7 +158,7 @@ async fn hook(
         Err(e) => {
             return rejected(
                 &source_label,
-                &claimed_id,
+                &claimed_id(),
                 "read",
                 StatusCode::BAD_REQUEST,
                 format!("could not read the body: {e}"),
@@ -178,10 +179,9 @@ async fn hook(
                 sources::Rejection::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 sources::Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
             };
-            let claimed = if claimed_id.is_empty() {
-                sources::body_hash(&bytes)
-            } else {
-                claimed_id
+            let claimed = match claimed_id() {
+                id if id.is_empty() => sources::body_hash(&bytes),
+                id => id,
             };
             return rejected(&source_label, &claimed, r.reason(), status, r.message());
         }
