@@ -16,7 +16,7 @@ use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use crate::config::{Config, SinkKind};
 use crate::outbox::{Row, Status};
 use crate::pipeline::Pipeline;
-use crate::render::Renderer;
+use crate::render::{Renderer, request_body};
 use crate::service::{self, ServeOptions};
 use crate::sources::{self, Delivery};
 
@@ -360,8 +360,11 @@ fn render(
                     "sink": p.destination.target.sink,
                     "platform": p.platform.as_str(),
                     "channel": p.destination.target.channel,
-                    "body": serde_json::from_str::<serde_json::Value>(&p.message.body)
-                        .unwrap_or(serde_json::Value::Null),
+                    "body": request_body(
+                        p.platform,
+                        p.destination.target.channel.as_deref(),
+                        p.text()
+                    ),
                 })
             })
             .collect();
@@ -384,7 +387,7 @@ fn render(
             p.platform.as_str(),
             p.destination.template
         )?;
-        writeln!(out, "{}\n", p.text)?;
+        writeln!(out, "{}\n", p.text())?;
     }
     Ok(())
 }

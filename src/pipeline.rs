@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::config::{Config, SinkKind};
 use crate::event::Event;
 use crate::outbox::{Lane, NewMessage};
-use crate::render::{EventContext, Platform, Renderer, TemplateProblem, request_body};
+use crate::render::{EventContext, Platform, Renderer, TemplateProblem};
 use crate::routing::{self, Destination};
 
 /// Config plus templates: swapped whole on reload.
@@ -22,9 +22,7 @@ pub struct Prepared {
     pub destination: Destination,
     pub sink_kind: SinkKind,
     pub platform: Platform,
-    /// The rendered text.
-    pub text: String,
-    /// The message as queued (lane + exact JSON request body).
+    /// The message as queued: lane and rendered text.
     pub message: NewMessage,
 }
 
@@ -42,6 +40,13 @@ fn format_problems(p: &[TemplateProblem]) -> String {
         .map(|p| format!("  {p}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+impl Prepared {
+    /// The rendered text.
+    pub fn text(&self) -> &str {
+        &self.message.message
+    }
 }
 
 impl Pipeline {
@@ -74,20 +79,17 @@ impl Pipeline {
                 let text = self
                     .renderer
                     .render_in(platform, &destination.template, &ctx);
-                let channel = destination.target.channel.clone();
-                let body = request_body(platform, channel.as_deref(), &text).to_string();
                 Some(Prepared {
                     message: NewMessage {
                         lane: Lane {
                             sink: destination.target.sink.clone(),
-                            channel: channel.unwrap_or_default(),
+                            channel: destination.target.channel.clone().unwrap_or_default(),
                         },
-                        body,
+                        message: text,
                     },
                     destination,
                     sink_kind: sink.kind,
                     platform,
-                    text,
                 })
             })
             .collect()

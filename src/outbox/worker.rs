@@ -232,7 +232,7 @@ impl LaneWorker {
         let store = &self.outbox.store;
         let channel = (!self.lane.channel.is_empty()).then_some(self.lane.channel.as_str());
         let started = Instant::now();
-        let outcome = sink.send(channel, &row.body).await;
+        let outcome = sink.send(channel, &row.message).await;
         let sink_name = self.lane.sink.clone();
         metrics::histogram!("hookbridge_send_duration_seconds", "sink" => sink_name.clone())
             .record(started.elapsed().as_secs_f64());

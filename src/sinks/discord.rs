@@ -18,6 +18,7 @@ use url::Url;
 
 use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, secs_to_duration};
 use crate::config::SinkConfig;
+use crate::render::{Platform, request_body};
 
 pub(super) struct Discord {
     http: Http,
@@ -94,11 +95,13 @@ impl Discord {
         }
     }
 
-    pub(super) async fn send(&self, channel: Option<&str>, body: &str) -> Outcome {
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(body) {
-            return Outcome::permanent(format!("stored Discord body is not JSON: {e}"));
-        }
-        let bytes = Some(body.as_bytes().to_vec());
+    /// Posts `message` in an execute-webhook / create-message body.
+    pub(super) async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
+        let bytes = Some(
+            request_body(Platform::Discord, channel, message)
+                .to_string()
+                .into_bytes(),
+        );
         let request = match &self.mode {
             Mode::Webhook(hook) => {
                 let mut params = vec![("wait", "true".to_string())];

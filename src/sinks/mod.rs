@@ -87,15 +87,16 @@ impl Sink {
         &self.name
     }
 
-    /// Posts one stored request body (the JSON from `render::request_body`)
-    /// to `channel` (the lane's channel: Slack channel, also in the body;
-    /// Discord channel id, in the URL; `None` for webhook and stdout sinks).
-    /// Never panics and never blocks past the timeout.
-    pub async fn send(&self, channel: Option<&str>, body: &str) -> Outcome {
+    /// Posts one rendered message to `channel` (the lane's channel: Slack
+    /// channel, also in the body; Discord channel id, in the URL; `None`
+    /// for webhook and stdout sinks), in the platform's request body
+    /// (`render::request_body`). Never panics and never blocks past the
+    /// timeout.
+    pub async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
         let outcome = match &self.client {
-            Client::Stdout => stdout::print(&self.name, channel, body),
-            Client::Slack(s) => bounded(self.timeout, s.send(channel, body)).await,
-            Client::Discord(d) => bounded(self.timeout, d.send(channel, body)).await,
+            Client::Stdout => stdout::print(&self.name, channel, message),
+            Client::Slack(s) => bounded(self.timeout, s.send(channel, message)).await,
+            Client::Discord(d) => bounded(self.timeout, d.send(channel, message)).await,
         };
         self.redactor.outcome(outcome)
     }

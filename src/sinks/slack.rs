@@ -2,9 +2,9 @@
 //! webhook, through slack-morphism's hyper client (its rate control off),
 //! and the mapping of Slack's answers to [`Outcome`]s.
 //!
-//! The stored body is posted as the JSON it is (parsed into a
-//! `serde_json::Value`, not into slack-morphism's typed requests, which drop
-//! fields such as `unfurl_links` on the webhook path).
+//! The stored message is posted in the body `render::request_body` builds,
+//! as a `serde_json::Value`, not as slack-morphism's typed requests, which
+//! drop fields such as `unfurl_links` on the webhook path.
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -18,6 +18,7 @@ use url::Url;
 
 use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt};
 use crate::config::SinkConfig;
+use crate::render::{Platform, request_body};
 
 pub(super) struct Slack {
     client: SlackClient<SlackClientHyperHttpsConnector>,
@@ -84,24 +85,12 @@ impl Slack {
         }
     }
 
-    pub(super) async fn send(&self, channel: Option<&str>, body: &str) -> Outcome {
-        let mut request: Value = match serde_json::from_str(body) {
-            Ok(v) => v,
-            Err(e) => return Outcome::permanent(format!("stored Slack body is not JSON: {e}")),
-        };
-        let Some(fields) = request.as_object_mut() else {
-            return Outcome::permanent("stored Slack body is not a JSON object");
-        };
+    /// Posts `message` in a `chat.postMessage` / webhook body.
+    pub(super) async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
+        let request = request_body(Platform::Slack, channel, message);
         let result: ClientResult<Value> = match &self.mode {
             Mode::Bot { token } => {
-                if let Some(c) = channel {
-                    fields.insert("channel".to_string(), Value::from(c));
-                }
-                let has_channel = fields
-                    .get("channel")
-                    .and_then(Value::as_str)
-                    .is_some_and(|c| !c.is_empty());
-                if !has_channel {
+                if channel.is_none_or(str::is_empty) {
                     return Outcome::permanent(
                         "no Slack channel for a bot-token sink: give the route target one (sink:#channel)",
                     );

@@ -6,12 +6,11 @@ use std::io::Write;
 use super::Outcome;
 
 /// Prints one message; stdout has no one to refuse it, so always `Sent`.
-pub(super) fn print(sink: &str, channel: Option<&str>, body: &str) -> Outcome {
-    let text = message_text(body);
+pub(super) fn print(sink: &str, channel: Option<&str>, text: &str) -> Outcome {
     // The stdout lock is held for header and text together.
     let mut out = std::io::stdout().lock();
     // A closed or full stdout is no reason to keep a message forever.
-    let _ = write_message(&mut out, sink, channel, &text);
+    let _ = write_message(&mut out, sink, channel, text);
     Outcome::Sent { wait: None }
 }
 
@@ -28,15 +27,4 @@ pub(super) fn write_message(
     }
     writeln!(out, "{}", text.trim_end_matches('\n'))?;
     out.flush()
-}
-
-/// The body's `text` (or Discord-shaped `content`), else the body itself.
-pub(super) fn message_text(body: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
-        return body.to_string();
-    };
-    ["text", "content"]
-        .iter()
-        .find_map(|k| value.get(k).and_then(serde_json::Value::as_str))
-        .map_or_else(|| body.to_string(), str::to_string)
 }

@@ -17,10 +17,14 @@ const DISCORD_HOOK_ID: u64 = 1_234_567_890_123;
 const DISCORD_HOOK_TOKEN: &str = "DiscordHookSecret-0123456789_abcdef";
 const DISCORD_CHANNEL: &str = "987654321098765432";
 
-const SLACK_BODY: &str = r##"{"channel":"#eng","text":"*push* to <https://example.com/acme/api|acme/api> by &lt;x&gt;","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"*push* to acme/api"}}],"unfurl_links":false,"unfurl_media":false}"##;
-const SLACK_HOOK_BODY: &str = r#"{"text":"*push* to acme/api","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"*push*"}}],"unfurl_links":false,"unfurl_media":false}"#;
+// The rendered messages a sink is handed, and the request bodies it posts.
+const SLACK_MESSAGE: &str = "*push* to <https://example.com/acme/api|acme/api> by &lt;x&gt;";
+const SLACK_BODY: &str = r##"{"channel":"#eng","text":"*push* to <https://example.com/acme/api|acme/api> by &lt;x&gt;","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"*push* to <https://example.com/acme/api|acme/api> by &lt;x&gt;","verbatim":true}}],"unfurl_links":false,"unfurl_media":false}"##;
+const SLACK_HOOK_MESSAGE: &str = "*push* to acme/api";
+const SLACK_HOOK_BODY: &str = r#"{"text":"*push* to acme/api","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"*push* to acme/api","verbatim":true}}],"unfurl_links":false,"unfurl_media":false}"#;
+const DISCORD_MESSAGE: &str = "**push** to acme/api @everyone <@123>";
 const DISCORD_BODY: &str =
-    r#"{"content":"**push** to acme/api @everyone <@123>","allowed_mentions":{"parse":[]}}"#;
+    r#"{"allowed_mentions":{"parse":[]},"content":"**push** to acme/api @everyone <@123>"}"#;
 
 /// Long enough for a loopback answer on a loaded 2-core machine, short
 /// enough to keep the timeout tests quick.
@@ -97,6 +101,15 @@ impl Case {
         }
     }
 
+    fn message(self) -> &'static str {
+        match self {
+            Case::SlackBot => SLACK_MESSAGE,
+            Case::SlackHook => SLACK_HOOK_MESSAGE,
+            Case::DiscordHook | Case::DiscordBot => DISCORD_MESSAGE,
+        }
+    }
+
+    /// The request body the platform receives for [`Case::message`].
     fn body(self) -> &'static str {
         match self {
             Case::SlackBot => SLACK_BODY,
@@ -116,7 +129,7 @@ impl Case {
     }
 
     async fn send(self, sink: &Sink) -> Outcome {
-        sink.send(self.channel(), self.body()).await
+        sink.send(self.channel(), self.message()).await
     }
 }
 
@@ -212,9 +225,8 @@ async fn each_sink_posts_the_exact_body_with_the_token_only_where_it_belongs() {
 async fn slack_bot_takes_the_channel_from_the_lane() {
     let standin = StandIn::start().await;
     let sink = Case::SlackBot.sink(&standin, TIMEOUT);
-    let body = r#"{"text":"hi","blocks":[],"unfurl_links":false,"unfurl_media":false}"#;
     assert_eq!(
-        sink.send(Some("C0123456"), body).await,
+        sink.send(Some("C0123456"), "hi").await,
         Outcome::Sent { wait: None }
     );
     let r = standin.wait_for(1).await.remove(0);
@@ -222,7 +234,7 @@ async fn slack_bot_takes_the_channel_from_the_lane() {
     assert_eq!(r.json()["text"], json!("hi"));
 
     // No channel anywhere: refused before any request.
-    match sink.send(None, body).await {
+    match sink.send(None, "hi").await {
         Outcome::Permanent { error } => assert!(error.contains("channel"), "{error}"),
         other => panic!("{other:?}"),
     }
@@ -233,7 +245,7 @@ async fn slack_bot_takes_the_channel_from_the_lane() {
 async fn discord_bot_refuses_a_channel_that_is_not_an_id() {
     let standin = StandIn::start().await;
     let sink = Case::DiscordBot.sink(&standin, TIMEOUT);
-    match sink.send(Some("#general"), DISCORD_BODY).await {
+    match sink.send(Some("#general"), DISCORD_MESSAGE).await {
         Outcome::Permanent { error } => assert!(error.contains("#general"), "{error}"),
         other => panic!("{other:?}"),
     }
@@ -251,7 +263,7 @@ async fn discord_webhook_also_works_through_api_base() {
     cfg.api_base = Some(standin.discord_api_base());
     let sink = Sink::new(&cfg, TIMEOUT).unwrap();
     assert_eq!(
-        sink.send(None, DISCORD_BODY).await,
+        sink.send(None, DISCORD_MESSAGE).await,
         Outcome::Sent { wait: None }
     );
     let r = standin.wait_for(1).await.remove(0);

@@ -5,8 +5,8 @@
 
 use hookbridge::config::SinkKind;
 use hookbridge::pipeline::{Pipeline, Prepared};
-use hookbridge::render::Platform;
 use hookbridge::render::limits::{self, units};
+use hookbridge::render::{Platform, request_body};
 use hookbridge::sources::{self, Delivery};
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -105,15 +105,20 @@ impl Rendered {
     /// Every rendered text with its platform.
     fn texts(&self) -> [(Platform, &str); 3] {
         [
-            (Platform::Slack, &self.slack.text),
-            (Platform::Discord, &self.discord.text),
+            (Platform::Slack, self.slack.text()),
+            (Platform::Discord, self.discord.text()),
             (Platform::Plain, &self.plain),
         ]
     }
 }
 
+/// The request body its sink posts for the queued message.
 fn body_json(m: &Prepared) -> Value {
-    serde_json::from_str(&m.message.body).unwrap()
+    request_body(
+        m.platform,
+        m.destination.target.channel.as_deref(),
+        m.text(),
+    )
 }
 
 // ------------------------------------------------------- fixture snapshots
@@ -145,8 +150,14 @@ fn snapshot_dir(source: &str, dir: &str) {
             problems.extend(readability_problems(rel, &r.kind, platform, text));
         }
         let prefix = dir.replace('/', "_");
-        out.push((format!("{prefix}__{stem}__slack"), r.slack.text));
-        out.push((format!("{prefix}__{stem}__discord"), r.discord.text));
+        out.push((
+            format!("{prefix}__{stem}__slack"),
+            r.slack.text().to_string(),
+        ));
+        out.push((
+            format!("{prefix}__{stem}__discord"),
+            r.discord.text().to_string(),
+        ));
     }
     for (name, text) in out {
         insta::assert_snapshot!(name, text);
@@ -226,7 +237,7 @@ fn assert_secret_not_shown(p: &Pipeline, source: &str, rel: &str, payload: &Valu
         );
     }
     for m in [&r.slack, &r.discord] {
-        assert!(!m.message.body.contains(MARKER), "{rel}: secret queued");
+        assert!(!m.text().contains(MARKER), "{rel}: secret queued");
     }
 }
 
@@ -245,7 +256,7 @@ fn check_readable(rel: &str, r: &Rendered) {
 
 /// The queued request body: within the platform's limits, mention-safe.
 fn check_body(m: &Prepared, at: &str) {
-    let at = &format!("{at} ({:?}):\n{}", m.sink_kind, m.text);
+    let at = &format!("{at} ({:?}):\n{}", m.sink_kind, m.text());
     let body = body_json(m);
     match m.sink_kind {
         SinkKind::Slack => {
@@ -458,14 +469,14 @@ fn pr_opened(title: &str, body: &str, login: &str) -> Vec<u8> {
 
 /// Masked links written in payload text are shown, not made live.
 fn assert_no_payload_links(r: &Rendered, at: &str) {
-    let slack = &r.slack.text;
+    let slack = &r.slack.text();
     assert!(
         !slack.contains("<https://evil.example"),
         "live Slack link from payload: {at}\n{slack}"
     );
     // Discord: a `](` right before the URL is only markup when its `]` is
     // not escaped.
-    let discord = &r.discord.text;
+    let discord = &r.discord.text();
     for pat in ["](https://evil.example", "](<https://evil.example"] {
         for (i, _) in discord.match_indices(pat) {
             assert!(
@@ -492,41 +503,49 @@ fn hostile_pull_request_text_pings_nobody_and_links_nowhere() {
     assert_no_payload_links(&r, "hostile PR");
     // The text is still there to read, made harmless.
     assert!(
-        r.slack.text.contains("&lt;!channel&gt;"),
+        r.slack.text().contains("&lt;!channel&gt;"),
         "{}",
-        r.slack.text
-    );
-    assert!(r.slack.text.contains("&lt;@U123&gt;"), "{}", r.slack.text);
-    assert!(r.discord.text.contains("\\<@&456"), "{}", r.discord.text);
-    assert!(
-        r.discord.text.contains("\\*\\*bold\\*\\*"),
-        "{}",
-        r.discord.text
+        r.slack.text()
     );
     assert!(
-        r.discord.text.contains("@\u{200B}everyone"),
+        r.slack.text().contains("&lt;@U123&gt;"),
         "{}",
-        r.discord.text
+        r.slack.text()
     );
     assert!(
-        r.slack.text.contains("@\u{200B}channel"),
+        r.discord.text().contains("\\<@&456"),
         "{}",
-        r.slack.text
+        r.discord.text()
+    );
+    assert!(
+        r.discord.text().contains("\\*\\*bold\\*\\*"),
+        "{}",
+        r.discord.text()
+    );
+    assert!(
+        r.discord.text().contains("@\u{200B}everyone"),
+        "{}",
+        r.discord.text()
+    );
+    assert!(
+        r.slack.text().contains("@\u{200B}channel"),
+        "{}",
+        r.slack.text()
     );
     // The links the template makes itself are live.
     assert!(
         r.slack
-            .text
+            .text()
             .contains("<https://github.com/acme/api/pull/7|"),
         "{}",
-        r.slack.text
+        r.slack.text()
     );
     assert!(
         r.discord
-            .text
+            .text()
             .contains("](<https://github.com/acme/api/pull/7>)"),
         "{}",
-        r.discord.text
+        r.discord.text()
     );
 }
 
@@ -544,7 +563,7 @@ fn hundred_kilobyte_title_fits_both_platforms() {
     assert_no_payload_links(&r, "100 KB title");
     // The title is cut by the template, not the whole message by the limit:
     // who, what and where still read.
-    for text in [&r.slack.text, &r.discord.text] {
+    for text in [&r.slack.text(), &r.discord.text()] {
         assert!(text.contains("octocat"), "{text}");
         assert!(text.contains("acme/api"), "{text}");
         assert!(text.contains('…'), "{text}");
@@ -584,9 +603,9 @@ fn push_of_ten_thousand_commits_lists_five() {
     assert_eq!(r.kind, "push");
     for m in [&r.slack, &r.discord] {
         check_body(m, "10k-commit push");
-        assert!(m.text.contains("10000 commits"), "{}", m.text);
-        assert!(m.text.contains("9995 more"), "{}", m.text);
-        assert!(m.text.lines().count() < 10, "{}", m.text);
+        assert!(m.text().contains("10000 commits"), "{}", m.text());
+        assert!(m.text().contains("9995 more"), "{}", m.text());
+        assert!(m.text().lines().count() < 10, "{}", m.text());
     }
 }
 
@@ -628,11 +647,11 @@ fn missing_repository_and_sender_still_reads() {
     // Who is unknown, what and which one still read.
     let r = first.unwrap();
     assert_eq!(
-        r.slack.text,
+        r.slack.text(),
         "🟢 Someone opened pull request #3 *<https://github.com/acme/api/pull/3|Fix it>*"
     );
     assert_eq!(
-        r.discord.text,
+        r.discord.text(),
         "🟢 Someone opened pull request #3 **[Fix it](<https://github.com/acme/api/pull/3>)**"
     );
     // Gogs and Hub payloads with nothing but their kind.
@@ -664,7 +683,7 @@ fn non_ascii_text_survives_intact() {
     let r = prepare(&p, "github", &github_headers("pull_request"), &body);
     for m in [&r.slack, &r.discord] {
         check_body(m, "non-ASCII");
-        let text = &m.text;
+        let text = &m.text();
         for part in [
             "🚀",
             "👩🏽‍💻",
@@ -688,8 +707,8 @@ fn non_ascii_text_survives_intact() {
     let r = prepare(&p, "github", &github_headers("pull_request"), &body);
     for m in [&r.slack, &r.discord] {
         check_body(m, "long non-ASCII");
-        let cut = m.text.find('…').expect("title was cut");
-        let before = m.text[..cut].trim_end();
+        let cut = m.text().find('…').expect("title was cut");
+        let before = m.text()[..cut].trim_end();
         assert!(
             before.ends_with("👩🏽‍💻e\u{301}") || before.ends_with("👩🏽‍💻"),
             "cut inside a grapheme: {:?}",

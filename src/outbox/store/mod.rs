@@ -3,10 +3,12 @@
 //!
 //! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
 //! [`SqliteStore`]: one writer thread doing group commit, reads off the
-//! async runtime), `tests`.
+//! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
+//! off the commit path), `tests`.
 
 use async_trait::async_trait;
 
+mod checkpoint;
 mod schema;
 mod sqlite;
 #[cfg(test)]
@@ -37,8 +39,9 @@ pub struct DeliveryMeta {
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub lane: Lane,
-    /// The exact JSON request body to post.
-    pub body: String,
+    /// The rendered message text; the sink wraps it in its platform's
+    /// request body when it sends (`render::request_body`).
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +86,8 @@ pub struct Row {
     pub kind: String,
     pub repo: String,
     pub lane: Lane,
-    pub body: String,
+    /// The rendered message text.
+    pub message: String,
     pub status: Status,
     pub attempts: u32,
     pub next_attempt_at: i64,

@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use rusqlite::Connection;
 
+use super::checkpoint::Thresholds;
 use super::sqlite::{
     Clock, DEDUP_WINDOW_MS, MAX_BATCH, QUEUE_CAPACITY, SQL_DEPTH_BY_SINK, SQL_HEAD,
     SQL_LIST_STATUS, SQL_PENDING_LANES, SQL_PRUNE_DEDUP,
@@ -58,10 +59,10 @@ fn lane(sink: &str, channel: &str) -> Lane {
     }
 }
 
-fn msg(sink: &str, channel: &str, body: &str) -> NewMessage {
+fn msg(sink: &str, channel: &str, message: &str) -> NewMessage {
     NewMessage {
         lane: lane(sink, channel),
-        body: body.into(),
+        message: message.into(),
     }
 }
 
@@ -123,7 +124,7 @@ async fn accept_then_duplicate() {
     assert_eq!(first.kind, "push");
     assert_eq!(first.repo, "acme/widgets");
     assert_eq!(first.lane, lane("slack", "#a"));
-    assert_eq!(first.body, "{\"n\":1}");
+    assert_eq!(first.message, "{\"n\":1}");
     assert_eq!(first.status, Status::Pending);
     assert_eq!(first.attempts, 0);
     assert_eq!(first.last_error, None);
@@ -257,7 +258,7 @@ async fn head_is_fifo_per_lane_across_mark_sent() {
     for (i, id) in lane_a.iter().enumerate() {
         let head = store.head(&a).await.unwrap().unwrap();
         assert_eq!(head.id, *id);
-        assert_eq!(head.body, format!("a{i}"));
+        assert_eq!(head.message, format!("a{i}"));
         store.mark_sent(*id).await.unwrap();
     }
     assert!(store.head(&a).await.unwrap().is_none());
@@ -544,7 +545,7 @@ async fn concurrent_accepts_share_commits() {
         .await
         .unwrap()
         .iter()
-        .map(|r| r.body.parse().unwrap())
+        .map(|r| r.message.parse().unwrap())
         .collect();
     bodies.sort_unstable();
     assert_eq!(
@@ -672,7 +673,7 @@ async fn schema_too_new_is_refused() {
     match SqliteStore::open(&db_path(&dir)) {
         Err(StoreError::SchemaTooNew { found, known }) => {
             assert_eq!(found, 99);
-            assert_eq!(known, 1);
+            assert_eq!(known, 2);
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a newer schema was opened"),
@@ -693,11 +694,101 @@ async fn fresh_file_gets_current_schema_wal_and_full_sync() {
     let v: i64 = raw
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 1);
+    assert_eq!(v, 2);
+    let page: i64 = raw
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page, 4096);
     let mode: String = raw
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_1_rows_keep_their_text_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A file as version 1 left it: rows hold the platform request body.
+        let raw = Connection::open(db_path(&dir)).unwrap();
+        raw.pragma_update(None, "page_size", 8192).unwrap();
+        raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+        raw.execute_batch(super::schema::V1).unwrap();
+        raw.pragma_update(None, "user_version", 1).unwrap();
+        let bodies = [
+            (
+                "slack",
+                r##"{"blocks":[],"channel":"#a","text":"*pushed* <x|y>","unfurl_links":false}"##,
+            ),
+            (
+                "discord",
+                r#"{"allowed_mentions":{"parse":[]},"content":"**merged**"}"#,
+            ),
+            ("console", r#"{"text":"plain\nlines"}"#),
+        ];
+        for (i, (sink, body)) in bodies.iter().enumerate() {
+            raw.execute(
+                "INSERT INTO outbox (source, delivery_id, kind, repo, sink, channel, body, status,
+                                     attempts, next_attempt_at, created_at, queued_at)
+                 VALUES ('github', ?1, 'push', 'a/b', ?2, '', ?3, 'pending', 0, 0, 0, 0)",
+                rusqlite::params![format!("d{i}"), sink, body],
+            )
+            .unwrap();
+        }
+    }
+    let store = open(&dir);
+    let mut rows = store.list(None, 10).await.unwrap();
+    rows.sort_by_key(|r| r.id);
+    let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(texts, ["*pushed* <x|y>", "**merged**", "plain\nlines"]);
+    // The pending row of version 1 is still the head of its lane.
+    let head = store.head(&lane("discord", "")).await.unwrap().unwrap();
+    assert_eq!(head.message, "**merged**");
+    drop(store);
+    let v: i64 = Connection::open(db_path(&dir))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
+}
+
+/// Thresholds small enough to cross many times in a test.
+const SMALL_CHECKPOINTS: Thresholds = Thresholds {
+    background: 16,
+    rewind: 64,
+    remainder: 8,
+    min_interval: std::time::Duration::ZERO,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_keep_the_wal_bounded_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_with_checkpoints(&db_path(&dir), SMALL_CHECKPOINTS).unwrap();
+    let wal = dir.path().join("hookbridge.db-wal");
+    let text = "x".repeat(1000);
+    let mut largest_wal = 0;
+    // One commit each: without checkpoints the WAL would take every page
+    // of every commit, some 3,000 frames.
+    for i in 0..600 {
+        store
+            .accept(meta("github", &format!("d{i}")), vec![msg("s", "", &text)])
+            .await
+            .unwrap();
+        largest_wal = largest_wal.max(std::fs::metadata(&wal).unwrap().len());
+    }
+    let frame = 4096 + 24;
+    assert!(
+        largest_wal < 400 * frame,
+        "the WAL grew to {} frames",
+        largest_wal / frame
+    );
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.list(None, 1000).await.unwrap().len(), 600);
+    assert!(
+        std::fs::metadata(db_path(&dir)).unwrap().len() > 600 * 1000,
+        "the rows are in the database file"
+    );
 }
 
 fn open_error(path: &Path) -> String {

@@ -1,0 +1,199 @@
+//! WAL checkpoints off the commit path.
+//!
+//! SQLite's automatic checkpoint runs inside the commit that crosses its
+//! threshold, so every few hundred commits one batch of callers waits while
+//! pages are copied into the database file and that file is synced: the
+//! slowest answers of the service. Here the writer's WAL hook only asks a
+//! [`Checkpointer`] thread, with a connection of its own, to run a `PASSIVE`
+//! checkpoint, which copies pages while the writer goes on appending.
+//!
+//! Under steady load the WAL is never fully checkpointed at the moment a
+//! write begins, so SQLite never rewinds it. Past [`Thresholds::rewind`] frames the
+//! writer finishes the checkpoint itself, which lets the next transaction
+//! start the WAL from the beginning again, but only once a background pass
+//! has left at most a few hundred frames to copy, so that finishing costs
+//! the writer about a millisecond; until then it asks for passes without a
+//! pause. The WAL file so stays near [`Thresholds::rewind`] frames.
+
+use std::ffi::c_int;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
+
+use super::StoreError;
+
+/// When checkpoints happen, in WAL frames (one frame per page written).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Thresholds {
+    /// WAL size at which a background pass is asked for.
+    pub background: c_int,
+    /// WAL size past which the writer completes a checkpoint itself.
+    pub rewind: c_int,
+    /// Frames the writer copies itself at most when it does.
+    pub remainder: c_int,
+    /// Least time between two background passes that are not urgent, so
+    /// pages written by many commits are copied once.
+    pub min_interval: Duration,
+}
+
+impl Thresholds {
+    /// SQLite's own autocheckpoint size for a pass; a WAL of 32 MiB at most
+    /// with 4 KiB pages (64 MiB on files made with 8 KiB pages).
+    pub(super) const DEFAULT: Thresholds = Thresholds {
+        background: 1000,
+        rewind: 8192,
+        remainder: 256,
+        min_interval: Duration::from_millis(100),
+    };
+}
+
+#[derive(Default)]
+struct State {
+    wanted: bool,
+    /// Run the next pass at once, without waiting for `min_interval`.
+    urgent: bool,
+    stop: bool,
+}
+
+#[derive(Default)]
+struct Signal {
+    state: Mutex<State>,
+    wake: Condvar,
+    /// The last pass: WAL frames then (high 32 bits) and frames copied.
+    last_pass: AtomicU64,
+}
+
+impl Signal {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is flags: still meaningful after a panic elsewhere.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn request(&self, urgent: bool) {
+        let mut state = self.lock();
+        if !state.wanted || (urgent && !state.urgent) {
+            state.wanted = true;
+            state.urgent |= urgent;
+            self.wake.notify_one();
+        }
+    }
+
+    fn record_pass(&self, frames: c_int, copied: c_int) {
+        let packed = (u64::from(frames.max(0).cast_unsigned()) << 32)
+            | u64::from(copied.max(0).cast_unsigned());
+        self.last_pass.store(packed, Ordering::Relaxed);
+    }
+
+    /// Frames of a WAL now `frames` long that are already copied.
+    fn copied_of(&self, frames: c_int) -> c_int {
+        let packed = self.last_pass.load(Ordering::Relaxed);
+        let (then, copied) = ((packed >> 32) as c_int, (packed & 0xffff_ffff) as c_int);
+        // A pass over a longer WAL was before the WAL started over.
+        if then > frames { 0 } else { copied }
+    }
+}
+
+/// The background checkpoint thread; stops and joins when dropped.
+pub(super) struct Checkpointer {
+    signal: Arc<Signal>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread with its own connection to the store at `path`,
+    /// and installs the WAL hook on the writer's connection `writer`.
+    pub(super) fn start(
+        path: &Path,
+        writer: &mut Connection,
+        limits: Thresholds,
+    ) -> Result<Checkpointer, StoreError> {
+        let conn = super::sqlite::open_file(path, false)?;
+        // A connection sees the WAL only once it has read the database;
+        // before that a checkpoint does nothing.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        let signal = Arc::new(Signal::default());
+        let thread = {
+            let signal = Arc::clone(&signal);
+            std::thread::Builder::new()
+                .name("outbox-store-ckpt".into())
+                .spawn(move || run(&conn, &signal, limits.min_interval))
+                .map_err(|e| {
+                    StoreError::Other(format!("cannot start the store checkpoint thread: {e}"))
+                })?
+        };
+        let hook_signal = Arc::clone(&signal);
+        // Replaces SQLite's automatic checkpoint. The hook runs after the
+        // commit: an error from it would report a committed batch as
+        // failed, so it only logs.
+        writer.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
+            if frames < limits.background {
+                return Ok(());
+            }
+            let left = frames - hook_signal.copied_of(frames);
+            if frames < limits.rewind {
+                hook_signal.request(false);
+            } else if left > limits.remainder {
+                hook_signal.request(true);
+            } else if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                tracing::debug!(error = %e, frames, "store checkpoint in the writer deferred");
+            }
+            Ok(())
+        }))?;
+        Ok(Checkpointer {
+            signal,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.signal.lock().stop = true;
+        self.signal.wake.notify_one();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("outbox store checkpoint thread panicked");
+        }
+    }
+}
+
+fn run(conn: &Connection, signal: &Signal, min_interval: Duration) {
+    let mut last_pass: Option<Instant> = None;
+    loop {
+        {
+            let mut state = signal.lock();
+            while !state.wanted && !state.stop {
+                state = signal.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            // Not urgent: let pages gather for a while after the last pass.
+            if let Some(at) = last_pass {
+                let wait = min_interval.saturating_sub(at.elapsed());
+                (state, _) = signal
+                    .wake
+                    .wait_timeout_while(state, wait, |s| !s.stop && !s.urgent)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            if state.stop {
+                return;
+            }
+            state.wanted = false;
+            state.urgent = false;
+        }
+        match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+            Ok((frames, copied)) => {
+                signal.record_pass(frames, copied);
+                tracing::trace!(frames, copied, "store checkpoint");
+            }
+            // Busy: the writer is finishing a checkpoint itself.
+            Err(e) => tracing::debug!(error = %e, "store checkpoint skipped"),
+        }
+        last_pass = Some(Instant::now());
+    }
+}
