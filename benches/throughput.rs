@@ -42,6 +42,11 @@ const CONNS: usize = 32;
 const WARMUP: u64 = 2_000;
 /// Requests per measured accept run.
 const MEASURED: u64 = 40_000;
+/// The offered rate of the open-loop accept run, deliveries/s: the
+/// issue's throughput target, at which its latency target applies.
+const PACED_RATE: f64 = 10_000.0;
+/// Requests of the open-loop accept run.
+const PACED: u64 = 40_000;
 /// Messages pushed through the outbox per lane count.
 const OUTBOX_MESSAGES: u64 = 20_000;
 /// Deliveries left pending for the RSS measurement.
@@ -155,6 +160,8 @@ async fn run() -> anyhow::Result<()> {
 struct AcceptResult {
     label: &'static str,
     load: LoadResult,
+    /// The same service at [`PACED_RATE`], open loop.
+    paced: LoadResult,
     cpu: CpuUse,
     rss_after_kb: u64,
 }
@@ -169,7 +176,7 @@ async fn accept_run(
     eprintln!("[1] accept, {label} store: {WARMUP} warm-up + {MEASURED} measured requests");
     let svc = Service::start(dir, &format!("accept-{label}"), cfg, store)?;
     let load = LoadTemplate::new(svc.addr, body, label.as_bytes()[0]);
-    let warm = drive(&load, 0, WARMUP, false).await;
+    let warm = drive(&load, 0, WARMUP, false, None).await;
     if warm.ok == 0 {
         bail!(
             "{label}: no request was accepted during warm-up: {}\n{}",
@@ -178,7 +185,7 @@ async fn accept_run(
         );
     }
     let before = CpuSnapshot::take(svc.pid);
-    let result = drive(&load, WARMUP, MEASURED, true).await;
+    let result = drive(&load, WARMUP, MEASURED, true, None).await;
     let cpu = CpuSnapshot::take(svc.pid).since(&before);
     let rss_after_kb = proc_status(svc.pid).rss_kb;
     eprintln!(
@@ -187,9 +194,18 @@ async fn accept_run(
         result.errors,
         ms(result.percentile(0.99))
     );
+    eprintln!("[1] accept, {label} store: {PACED} requests offered at {PACED_RATE}/s");
+    let paced = drive(&load, WARMUP + MEASURED, PACED, true, Some(PACED_RATE)).await;
+    eprintln!(
+        "    {:.0}/s, {} errors, p99 {:.2} ms",
+        paced.rate(),
+        paced.errors,
+        ms(paced.percentile(0.99))
+    );
     Ok(AcceptResult {
         label,
         load: result,
+        paced,
         cpu,
         rss_after_kb,
     })
@@ -228,7 +244,7 @@ async fn drain_run(dir: &Path, lanes: usize, body: &[u8]) -> anyhow::Result<Drai
     );
     let svc = Service::start(dir, &format!("drain-{lanes}"), &cfg, None)?;
     let load = LoadTemplate::new(svc.addr, body, b'0' + lanes as u8 % 10);
-    let queue = drive(&load, 0, deliveries, false).await;
+    let queue = drive(&load, 0, deliveries, false, None).await;
     if queue.ok != deliveries {
         bail!(
             "{lanes} lanes: only {} of {deliveries} deliveries were accepted: {}\n{}",
@@ -289,7 +305,7 @@ async fn rss_run(dir: &Path, body: &[u8]) -> anyhow::Result<RssResult> {
     let svc = Service::start(dir, "rss", &cfg, None)?;
     let idle = proc_status(svc.pid);
     let load = LoadTemplate::new(svc.addr, body, b'r');
-    let result = drive(&load, 0, PENDING, false).await;
+    let result = drive(&load, 0, PENDING, false, None).await;
     let pending = proc_status(svc.pid);
     let db_bytes = ["", "-wal", "-shm"]
         .iter()
@@ -745,8 +761,17 @@ struct ConnResult {
 }
 
 /// Sends `count` requests over [`CONNS`] connections, ids `first..`;
-/// expects 202 for each.
-async fn drive(load: &LoadTemplate, first: u64, count: u64, record: bool) -> LoadResult {
+/// expects 202 for each. Without a `rate`, each connection sends its next
+/// request as soon as the last is answered (closed loop: the most the
+/// service takes); with one, request `i` is due `i / rate` seconds after
+/// the start (open loop: latency at that load).
+async fn drive(
+    load: &LoadTemplate,
+    first: u64,
+    count: u64,
+    record: bool,
+    rate: Option<f64>,
+) -> LoadResult {
     let next = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let request = Arc::new(load.request.clone());
@@ -757,8 +782,9 @@ async fn drive(load: &LoadTemplate, first: u64, count: u64, record: bool) -> Loa
         let (next, stop, request) = (next.clone(), stop.clone(), request.clone());
         let (addr, id_at) = (load.addr, load.id_at);
         tasks.push(tokio::spawn(async move {
+            let pace = rate.map(|r| (started, r));
             connection(
-                addr, &request, id_at, first, count, &next, &stop, deadline, record,
+                addr, &request, id_at, first, count, &next, &stop, deadline, record, pace,
             )
             .await
         }));
@@ -797,6 +823,7 @@ async fn connection(
     stop: &AtomicBool,
     deadline: Instant,
     record: bool,
+    pace: Option<(Instant, f64)>,
 ) -> ConnResult {
     let mut out = ConnResult::default();
     if record {
@@ -810,6 +837,8 @@ async fn connection(
     let mut rbuf = Vec::with_capacity(16 * 1024);
     let mut stream = None;
     let mut reconnects = 0;
+    // When the previous answer arrived.
+    let mut free_at = Instant::now();
     loop {
         if Instant::now() >= deadline {
             stop.store(true, Ordering::Relaxed);
@@ -834,9 +863,24 @@ async fn connection(
             },
         };
         write_digits(&mut request[id_at..id_at + ID_DIGITS], first + i);
+        let due = pace.map(|(start, rate)| start + Duration::from_secs_f64(i as f64 / rate));
+        if let Some(due) = due
+            && due > Instant::now()
+        {
+            tokio::time::sleep_until(due.into()).await;
+        }
         let sent = Instant::now();
         let answer = tokio::time::timeout(REQUEST_LIMIT, round_trip(s, &request, &mut rbuf)).await;
-        let took = sent.elapsed();
+        let done = Instant::now();
+        // Open loop: a request its connection could not send when due (the
+        // previous answer had not come) counts from when it was due; one
+        // sent late only because the timer woke late counts from its send.
+        let from = match due {
+            Some(due) if free_at > due => due,
+            _ => sent,
+        };
+        free_at = done;
+        let took = done - from;
         match answer {
             Ok(Ok(202)) => {
                 out.ok += 1;
@@ -1141,7 +1185,11 @@ impl Report {
              2 CPU cores shared by the service and the bench (load generator and Slack \
              stand-in, one process), all on 127.0.0.1. (1) signed GitHub `push` of {body_len} \
              bytes, {CONNS} keep-alive connections, {WARMUP} warm-up then {MEASURED} requests, \
-             each a new `X-GitHub-Delivery`, routed to a Slack stand-in at its normal pace (1/s). \
+             each a new `X-GitHub-Delivery`, routed to a Slack stand-in at its normal pace (1/s): \
+             closed loop (each connection sends again as soon as it is answered: the most the \
+             service takes), then {PACED} requests offered at {PACED_RATE}/s over the same \
+             connections, open loop (latency counted from when a request was due, so a slow \
+             answer that delays the next request counts against the service). \
              (2) {OUTBOX_MESSAGES} messages queued while the stand-in holds its answers, timed \
              from releasing it until all arrived, `min_interval = \"0s\"`. (3) durable store, \
              the sink's port refuses connections, so every message stays pending.\n"
@@ -1193,11 +1241,30 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| 1 | latency p50 / p99 / max, {} | {:.2} / {:.2} / {:.2} ms | {lat_target} |",
+                "| 1 | latency p50 / p99 / max, {}, closed loop (at the rate above) | {:.2} / {:.2} / {:.2} ms | {lat_target} |",
                 a.label,
                 ms(l.percentile(0.5)),
                 ms(l.percentile(0.99)),
                 ms(l.max())
+            );
+            let p = &a.paced;
+            let paced_target = if is_durable {
+                format!(
+                    "p99 < 5 ms | {}",
+                    mark(p.percentile(0.99) < 5_000 && p.ok > 0 && p.errors == 0)
+                )
+            } else {
+                "– | ".into()
+            };
+            let _ = writeln!(
+                s,
+                "| 1 | latency p50 / p99 / max, {}, open loop at {}/s offered ({}/s served) | {:.2} / {:.2} / {:.2} ms | {paced_target} |",
+                a.label,
+                thousands(PACED_RATE),
+                thousands(p.rate()),
+                ms(p.percentile(0.5)),
+                ms(p.percentile(0.99)),
+                ms(p.max())
             );
         }
         if let (Some(d), Some(m)) = (durable, memory) {
