@@ -13,7 +13,9 @@
 //! start the WAL from the beginning again, but only once a background pass
 //! has left at most a few hundred frames to copy, so that finishing costs
 //! the writer about a millisecond; until then it asks for passes without a
-//! pause. The WAL file so stays near [`Thresholds::rewind`] frames.
+//! pause. The WAL file so stays near [`Thresholds::rewind`] frames; should
+//! the passes fall behind (a slow disk, a stuck thread), the writer
+//! finishes the checkpoint whatever is left once the WAL is four times that.
 
 use std::ffi::c_int;
 use std::path::Path;
@@ -138,7 +140,7 @@ impl Checkpointer {
             let left = frames - hook_signal.copied_of(frames);
             if frames < limits.rewind {
                 hook_signal.request(false);
-            } else if left > limits.remainder {
+            } else if left > limits.remainder && frames < limits.rewind.saturating_mul(4) {
                 hook_signal.request(true);
             } else if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
                 tracing::debug!(error = %e, frames, "store checkpoint in the writer deferred");
