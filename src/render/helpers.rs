@@ -16,6 +16,7 @@ use handlebars::{
     RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson, StringOutput,
 };
 use serde_json::Value as Json;
+use std::borrow::Cow;
 
 use super::Platform;
 use super::escape::{self, code_text, sanitize_url, truncate_chars};
@@ -99,12 +100,13 @@ fn required<'a>(
     param(h, r, idx)
 }
 
-/// A JSON value as display text: strings as they are, null as empty.
-fn text(v: Option<&Json>) -> String {
+/// A JSON value as display text: strings as they are (borrowed), null as
+/// empty.
+fn text(v: Option<&Json>) -> Cow<'_, str> {
     match v {
-        None | Some(Json::Null) => String::new(),
-        Some(Json::String(s)) => s.clone(),
-        Some(v) => v.render(),
+        None | Some(Json::Null) => Cow::Borrowed(""),
+        Some(Json::String(s)) => Cow::Borrowed(s),
+        Some(v) => Cow::Owned(v.render()),
     }
 }
 
@@ -196,7 +198,7 @@ fn plural(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
     let word = text(required(h, r, "plural", 1)?);
     let words = match param(h, r, 2)? {
         Some(v) => text(Some(v)),
-        None => format!("{word}s"),
+        None => Cow::Owned(format!("{word}s")),
     };
     let shown = num_json(n).render();
     let w = if n == 1.0 { word } else { words };
@@ -313,15 +315,19 @@ pub(crate) fn link(platform: Platform, url: &str, label: &str) -> String {
     match platform {
         Platform::Slack if label.is_empty() => format!("<{url}>"),
         Platform::Slack => {
+            let mut label = escape::slack(label);
             // `|` in the label is legal but ambiguous; show a look-alike.
-            let label = escape::slack(label).replace('|', "\u{2223}");
-            format!("<{url}|{}>", label.replace('\n', " "))
+            if label.contains(['|', '\n']) {
+                label = label.replace('|', "\u{2223}").replace('\n', " ");
+            }
+            format!("<{url}|{label}>")
         }
         Platform::Discord if label.is_empty() => format!("<{url}>"),
-        Platform::Discord => {
+        Platform::Discord if label.contains('\n') => {
             let label = escape::discord(&label.replace('\n', " "));
             format!("[{label}](<{url}>)")
         }
+        Platform::Discord => format!("[{}](<{url}>)", escape::discord(label)),
         Platform::Plain if label.is_empty() => url,
         Platform::Plain => format!("{} ({url})", escape::plain(label)),
     }
