@@ -399,7 +399,7 @@ fn open_store_for_cli(
     if config.store.is_memory() {
         bail!("the store is `:memory:`: nothing persists between processes to list or replay");
     }
-    service::open_store(&config, None)
+    service::open_store(&config, None, false)
 }
 
 fn time(ms: i64) -> String {

@@ -81,8 +81,14 @@ pub fn build_sinks(config: &Config) -> anyhow::Result<SinkMap> {
     Ok(map)
 }
 
-/// Opens the store the config (or the override) names.
-pub fn open_store(config: &Config, store_override: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store the config (or the override) names. Only the service
+/// (`upgrade`) upgrades a file of an older schema; see
+/// [`SqliteStore::open_without_upgrade`].
+pub fn open_store(
+    config: &Config,
+    store_override: Option<&str>,
+    upgrade: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
     let path = match store_override {
         Some(p) => p.to_string(),
         None => config.store_path().display().to_string(),
@@ -90,8 +96,13 @@ pub fn open_store(config: &Config, store_override: Option<&str>) -> anyhow::Resu
     let store = if path == ":memory:" {
         SqliteStore::open_memory().context("cannot open the in-memory store")?
     } else {
-        SqliteStore::open(std::path::Path::new(&path))
-            .with_context(|| format!("cannot open the store at {path}"))?
+        let path_ref = std::path::Path::new(&path);
+        let opened = if upgrade {
+            SqliteStore::open(path_ref)
+        } else {
+            SqliteStore::open_without_upgrade(path_ref)
+        };
+        opened.with_context(|| format!("cannot open the store at {path}"))?
     };
     Ok(Arc::new(store))
 }
@@ -106,7 +117,7 @@ pub async fn start(
     for name in &config.disabled_sinks {
         tracing::warn!(sink = %name, "sink disabled: its credentials expanded to nothing; routes to it are skipped");
     }
-    let store = open_store(config, opts.store.as_deref())?;
+    let store = open_store(config, opts.store.as_deref(), true)?;
     let sinks = build_sinks(config)?;
     let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
     let listen = opts.listen.unwrap_or(config.server.listen);

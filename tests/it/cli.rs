@@ -256,3 +256,35 @@ fn check_names_a_broken_template_and_its_line() {
         out(&o)
     );
 }
+
+#[test]
+fn the_tools_refuse_a_store_only_the_new_service_may_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        "[store]\npath = \"old.db\"\n\n[sources.gh]\nkind = \"github\"\nallow_unsigned = true\n\n\
+         [sinks.c]\nkind = \"stdout\"\n\n[[routes]]\nto = [\"c\"]\n",
+    )
+    .unwrap();
+    // A store an older hookbridge wrote (schema version 1), whose service
+    // may still be running.
+    let db = dir.path().join("old.db");
+    let raw = rusqlite::Connection::open(&db).unwrap();
+    raw.execute_batch("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL); PRAGMA user_version = 1;")
+        .unwrap();
+    drop(raw);
+
+    for args in [&["deliveries"][..], &["replay", "--dead"][..]] {
+        let o = hookbridge(dir.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("old.db"), "{stderr}");
+        assert!(stderr.contains("older than this binary"), "{stderr}");
+        assert!(stderr.contains("hookbridge serve"), "{stderr}");
+    }
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1, "the file was left as it was");
+}

@@ -86,6 +86,10 @@ impl Signal {
         }
     }
 
+    fn forget_passes(&self) {
+        self.last_pass.store(0, Ordering::Relaxed);
+    }
+
     fn record_pass(&self, frames: c_int, copied: c_int) {
         let packed = (u64::from(frames.max(0).cast_unsigned()) << 32)
             | u64::from(copied.max(0).cast_unsigned());
@@ -96,8 +100,36 @@ impl Signal {
     fn copied_of(&self, frames: c_int) -> c_int {
         let packed = self.last_pass.load(Ordering::Relaxed);
         let (then, copied) = ((packed >> 32) as c_int, (packed & 0xffff_ffff) as c_int);
-        // A pass over a longer WAL was before the WAL started over.
+        // A pass over a longer WAL was before the WAL started over (the
+        // hook also forgets passes when it sees the WAL shrink).
         if then > frames { 0 } else { copied }
+    }
+}
+
+/// Logs a failed checkpoint: busy (the other side is checkpointing) is
+/// routine; anything else (disk full, I/O error) is a warning, at most once
+/// a minute.
+struct FailureLog {
+    last_warning: Option<Instant>,
+}
+
+impl FailureLog {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn note(&mut self, e: &rusqlite::Error, who: &'static str) {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        if busy {
+            tracing::debug!(error = %e, who, "store checkpoint skipped: busy");
+        } else if self
+            .last_warning
+            .is_none_or(|at| at.elapsed() >= Self::EVERY)
+        {
+            self.last_warning = Some(Instant::now());
+            tracing::warn!(error = %e, who, "store checkpoint failed; the WAL file grows until one succeeds");
+        }
     }
 }
 
@@ -129,28 +161,39 @@ impl Checkpointer {
                     StoreError::Other(format!("cannot start the store checkpoint thread: {e}"))
                 })?
         };
-        let hook_signal = Arc::clone(&signal);
+        // From here on, dropping it stops the thread.
+        let checkpointer = Checkpointer {
+            signal: Arc::clone(&signal),
+            thread: Some(thread),
+        };
+        let mut last_frames = 0;
+        let mut failures = FailureLog { last_warning: None };
         // Replaces SQLite's automatic checkpoint. The hook runs after the
         // commit: an error from it would report a committed batch as
         // failed, so it only logs.
         writer.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
+            if frames < last_frames {
+                // The WAL started over: earlier passes were over the old one.
+                signal.forget_passes();
+            }
+            last_frames = frames;
             if frames < limits.background {
                 return Ok(());
             }
-            let left = frames - hook_signal.copied_of(frames);
+            let left = frames - signal.copied_of(frames);
             if frames < limits.rewind {
-                hook_signal.request(false);
+                signal.request(false);
             } else if left > limits.remainder && frames < limits.rewind.saturating_mul(4) {
-                hook_signal.request(true);
-            } else if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                tracing::debug!(error = %e, frames, "store checkpoint in the writer deferred");
+                signal.request(true);
+            } else {
+                match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    Ok((frames, copied)) => signal.record_pass(frames, copied),
+                    Err(e) => failures.note(&e, "writer"),
+                }
             }
             Ok(())
         }))?;
-        Ok(Checkpointer {
-            signal,
-            thread: Some(thread),
-        })
+        Ok(checkpointer)
     }
 }
 
@@ -168,6 +211,7 @@ impl Drop for Checkpointer {
 
 fn run(conn: &Connection, signal: &Signal, min_interval: Duration) {
     let mut last_pass: Option<Instant> = None;
+    let mut failures = FailureLog { last_warning: None };
     loop {
         {
             let mut state = signal.lock();
@@ -193,8 +237,7 @@ fn run(conn: &Connection, signal: &Signal, min_interval: Duration) {
                 signal.record_pass(frames, copied);
                 tracing::trace!(frames, copied, "store checkpoint");
             }
-            // Busy: the writer is finishing a checkpoint itself.
-            Err(e) => tracing::debug!(error = %e, "store checkpoint skipped"),
+            Err(e) => failures.note(&e, "background"),
         }
         last_pass = Some(Instant::now());
     }

@@ -109,6 +109,11 @@ pub enum StoreError {
         "store schema version {found} is newer than this binary knows ({known}); upgrade hookbridge"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error(
+        "store schema version {found} is older than this binary's ({known}); \
+         stop the running service and start this version's `hookbridge serve` once to upgrade the file"
+    )]
+    SchemaTooOld { found: i64, known: i64 },
     #[error("store: {0}")]
     Other(String),
 }

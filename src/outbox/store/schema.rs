@@ -94,6 +94,9 @@ pub(super) fn configure_wal(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // A WAL that grew past its usual size (a burst, an upgrade) is cut back
+    // after the next rewind.
+    conn.pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
     Ok(())
 }
 
@@ -115,11 +118,28 @@ pub(super) fn check_version(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`] and records the open, in one
-/// immediate transaction (re-reading the version inside it, so two processes opening a fresh file
+/// immediate transaction. An older schema is upgraded only when `upgrade`
+/// is set (`serve`); the command-line tools refuse it, since a service of
+/// the older version may still be running on the file. A new file is
+/// always set up. (re-reading the version inside it, so two processes opening a fresh file
 /// at once do not both migrate).
-pub(super) fn migrate(conn: &mut Connection, now_ms: i64) -> Result<(), StoreError> {
+pub(super) fn migrate(conn: &mut Connection, now_ms: i64, upgrade: bool) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = check_version(&tx)?;
+    let upgrading = found > 0 && found < SCHEMA_VERSION;
+    if upgrading && !upgrade {
+        return Err(StoreError::SchemaTooOld {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if upgrading {
+        tracing::info!(
+            from = found,
+            to = SCHEMA_VERSION,
+            "upgrading the store schema (rewrites every outbox row once)"
+        );
+    }
     if found < SCHEMA_VERSION {
         for (version, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             tx.execute_batch(step).map_err(|e| {
@@ -136,5 +156,12 @@ pub(super) fn migrate(conn: &mut Connection, now_ms: i64) -> Result<(), StoreErr
         [now_ms],
     )?;
     tx.commit()?;
+    if upgrading {
+        // The upgrade rewrote every row through the WAL: give the space back
+        // now rather than keep a WAL the size of the table.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "could not truncate the WAL after the upgrade");
+        }
+    }
     Ok(())
 }

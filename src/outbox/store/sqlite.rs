@@ -34,8 +34,8 @@ pub(super) const MAX_BATCH: usize = 512;
 /// previous one. A commit writes every page it touched to the WAL, and a
 /// commit of many requests shares those pages (the table's last page, the
 /// indexes' last pages): fewer, larger commits write and sync less. A writer
-/// whose last batch held one request commits at once, so a lone request
-/// never waits for it.
+/// whose last batch held one request commits at once, so requests that come
+/// one at a time are never held back.
 pub(super) const COMMIT_INTERVAL: Duration = Duration::from_millis(1);
 /// Write requests waiting for the writer; beyond this `accept` answers `Busy`.
 pub(super) const QUEUE_CAPACITY: usize = 4096;
@@ -147,14 +147,31 @@ enum Target<'a> {
 }
 
 impl SqliteStore {
-    /// Opens (creating or migrating) the store file.
+    /// Opens (creating or upgrading) the store file: for the service.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::File(path), system_clock(), Thresholds::DEFAULT)
+        Self::open_with(
+            Target::File(path),
+            system_clock(),
+            Thresholds::DEFAULT,
+            true,
+        )
+    }
+
+    /// Opens (creating) the store file, refusing one of an older schema
+    /// with [`StoreError::SchemaTooOld`]: for the command-line tools, which
+    /// may run beside a service of the older version.
+    pub fn open_without_upgrade(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(
+            Target::File(path),
+            system_clock(),
+            Thresholds::DEFAULT,
+            false,
+        )
     }
 
     /// A store in memory: same behaviour, nothing survives the process.
     pub fn open_memory() -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::Memory, system_clock(), Thresholds::DEFAULT)
+        Self::open_with(Target::Memory, system_clock(), Thresholds::DEFAULT, true)
     }
 
     /// How many write transactions the writer has committed: with group
@@ -167,6 +184,7 @@ impl SqliteStore {
         target: Target<'_>,
         clock: Clock,
         checkpoints: Thresholds,
+        upgrade: bool,
     ) -> Result<SqliteStore, StoreError> {
         let (write_conn, read_conn, checkpointer) = match target {
             Target::File(path) => {
@@ -174,7 +192,7 @@ impl SqliteStore {
                     .and_then(|mut conn| {
                         schema::check_version(&conn)?;
                         schema::configure_wal(&conn)?;
-                        schema::migrate(&mut conn, clock())?;
+                        schema::migrate(&mut conn, clock(), upgrade)?;
                         Ok(conn)
                     })
                     .map_err(|e| open_context(path, e))?;
@@ -192,7 +210,7 @@ impl SqliteStore {
             Target::Memory => {
                 let mut conn = Connection::open_in_memory()?;
                 schema::configure_common(&conn)?;
-                schema::migrate(&mut conn, clock())?;
+                schema::migrate(&mut conn, clock(), upgrade)?;
                 let shared = Arc::new(Mutex::new(conn));
                 (Arc::clone(&shared), shared, None)
             }
@@ -266,7 +284,7 @@ impl SqliteStore {
 
     #[cfg(test)]
     pub(super) fn open_at(path: &Path, clock: Clock) -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::File(path), clock, Thresholds::DEFAULT)
+        Self::open_with(Target::File(path), clock, Thresholds::DEFAULT, true)
     }
 
     #[cfg(test)]
@@ -274,7 +292,7 @@ impl SqliteStore {
         path: &Path,
         checkpoints: Thresholds,
     ) -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::File(path), system_clock(), checkpoints)
+        Self::open_with(Target::File(path), system_clock(), checkpoints, true)
     }
 }
 
@@ -288,6 +306,10 @@ pub(super) fn open_file(path: &Path, create: bool) -> Result<Connection, StoreEr
     }
     let conn = Connection::open_with_flags(path, flags)?;
     schema::configure_common(&conn)?;
+    // Every connection of a file store, whatever SQLite was built with:
+    // the checkpoint thread's and the reader's (the last to close runs the
+    // final checkpoint) sync the database file before the WAL is reused.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
 }
 
