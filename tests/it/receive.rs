@@ -371,6 +371,22 @@ async fn size_is_counted_while_reading() {
         let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Length: 999999\r\nConnection: close\r\n\r\n";
         let r = raw_request(&base, head, b"{}");
         assert!(r.starts_with("HTTP/1.1 413"), "claimed: {r}");
+
+        // Content-Length claims more than is sent before the client stops
+        // writing: a clear 400, not a wait and not a parse of half a body.
+        let addr = base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(b"{\"ref\": 1").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let r = String::from_utf8_lossy(&out);
+        assert!(r.starts_with("HTTP/1.1 400"), "short body: {r}");
+        assert!(r.contains("could not read the body"), "short body: {r}");
     })
     .await
     .unwrap();
