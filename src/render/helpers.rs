@@ -323,11 +323,13 @@ pub(crate) fn link(platform: Platform, url: &str, label: &str) -> String {
             format!("<{url}|{label}>")
         }
         Platform::Discord if label.is_empty() => format!("<{url}>"),
-        Platform::Discord if label.contains('\n') => {
-            let label = escape::discord(&label.replace('\n', " "));
-            format!("[{label}](<{url}>)")
+        Platform::Discord => {
+            let label = match label.contains('\n') {
+                true => Cow::Owned(label.replace('\n', " ")),
+                false => Cow::Borrowed(label),
+            };
+            format!("[{}](<{url}>)", escape::discord(&label))
         }
-        Platform::Discord => format!("[{}](<{url}>)", escape::discord(label)),
         Platform::Plain if label.is_empty() => url,
         Platform::Plain => format!("{} ({url})", escape::plain(label)),
     }

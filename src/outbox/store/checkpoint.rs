@@ -117,11 +117,7 @@ impl FailureLog {
     const EVERY: Duration = Duration::from_secs(60);
 
     fn note(&mut self, e: &rusqlite::Error, who: &'static str) {
-        let busy = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
-        if busy {
+        if super::sqlite::is_busy(e) {
             tracing::debug!(error = %e, who, "store checkpoint skipped: busy");
         } else if self
             .last_warning

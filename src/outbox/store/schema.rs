@@ -79,7 +79,8 @@ pub(super) fn configure_common(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Switches a file database to WAL with `synchronous=FULL`, with 4 KiB
+/// Switches a file database to WAL (every file connection has
+/// `synchronous=FULL`, see `sqlite::open_file`), with 4 KiB
 /// pages on a new file: a commit writes each page it touched to the WAL
 /// whole, and most pages an accept touches (a dedup key's page, chosen by a
 /// random delivery id) change by a few bytes. Files made with 8 KiB pages
@@ -93,7 +94,6 @@ pub(super) fn configure_wal(conn: &Connection) -> Result<(), StoreError> {
             "could not switch the store to WAL mode (journal_mode is {mode:?})"
         )));
     }
-    conn.pragma_update(None, "synchronous", "FULL")?;
     // A WAL that grew past its usual size (a burst, an upgrade) is cut back
     // after the next rewind.
     conn.pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
