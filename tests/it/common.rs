@@ -74,6 +74,25 @@ pub struct Answer {
     pub body: String,
 }
 
+/// POSTs `body` to `<base>/hooks/<source>` with `headers`.
+async fn post_hook(
+    client: &reqwest::Client,
+    base: &str,
+    source: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Answer {
+    let mut req = client.post(format!("{base}/hooks/{source}")).body(body);
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req.send().await.unwrap();
+    Answer {
+        status: resp.status().as_u16(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
 impl Service {
     /// Starts a service with `toml` as bridge.toml in a fresh temp dir.
     /// `{dir}` in the text is replaced by that dir.
@@ -117,18 +136,7 @@ impl Service {
 
     /// POSTs `body` to /hooks/<source> with `headers`.
     pub async fn post(&self, source: &str, headers: &[(String, String)], body: Vec<u8>) -> Answer {
-        let mut req = self
-            .client
-            .post(format!("{}/hooks/{source}", self.base))
-            .body(body);
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let resp = req.send().await.unwrap();
-        Answer {
-            status: resp.status().as_u16(),
-            body: resp.text().await.unwrap(),
-        }
+        post_hook(&self.client, &self.base, source, headers, body).await
     }
 
     /// POSTs a fixture with its own headers plus a valid signature for `kind`.
@@ -278,18 +286,7 @@ impl Proc {
     }
 
     pub async fn post(&self, source: &str, headers: &[(String, String)], body: Vec<u8>) -> Answer {
-        let client = reqwest::Client::new();
-        let mut req = client
-            .post(format!("{}/hooks/{source}", self.addr))
-            .body(body);
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let resp = req.send().await.unwrap();
-        Answer {
-            status: resp.status().as_u16(),
-            body: resp.text().await.unwrap(),
-        }
+        post_hook(&reqwest::Client::new(), &self.addr, source, headers, body).await
     }
 }
 
