@@ -3,9 +3,10 @@
 //! Writes: every write is a request on a bounded queue to one writer thread
 //! that owns the write connection. The thread takes what is queued (up to
 //! [`MAX_BATCH`] requests), runs it in one `BEGIN IMMEDIATE` transaction
-//! (each request in its own savepoint, so one failing request does not undo
-//! the others), commits once, and only then answers each caller. With
-//! `synchronous=FULL` an answered `accept` is on disk.
+//! (should a request fail, the batch runs again with each request in its
+//! own savepoint, so one failing request does not undo the others), commits
+//! once, and only then answers each caller. With `synchronous=FULL` an
+//! answered `accept` is on disk.
 //!
 //! Reads: a separate read-only connection (WAL lets it read while the writer
 //! writes), used from `spawn_blocking` so the reactor never waits on SQLite.
@@ -439,50 +440,77 @@ impl Writer {
                 .collect()
         };
 
-        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => return fail_all(batch_error("cannot begin a store transaction", &e)),
-        };
-
-        if self
+        let prune_due = self
             .last_prune
-            .is_none_or(|at| now - at >= PRUNE_INTERVAL_MS)
-        {
-            match in_savepoint(&mut tx, |c| prune_dedup(c, now)) {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(keys = n, "pruned old dedup keys"),
-                Err(e) => tracing::warn!(error = %e, "pruning old dedup keys failed"),
-            }
-            match in_savepoint(&mut tx, |c| prune_sent(c, now)) {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(rows = n, "pruned old sent rows"),
-                Err(e) => tracing::warn!(error = %e, "pruning old sent rows failed"),
-            }
+            .is_none_or(|at| now - at >= PRUNE_INTERVAL_MS);
+        if prune_due {
             self.last_prune = Some(now);
         }
-
-        let mut results = Vec::with_capacity(batch.len());
-        for request in batch {
-            let result = in_savepoint(&mut tx, |c| apply(c, &request.op, now));
-            if let Err(e) = &result
-                && tx.is_autocommit()
-            {
-                // SQLite rolled the whole transaction back (e.g. disk full):
-                // nothing of this batch stands.
-                return fail_all(StoreError::Other(format!(
-                    "store transaction rolled back: {e}"
-                )));
+        // Requests rarely fail, so each first runs straight in the
+        // transaction. One that fails may leave part of its writes behind:
+        // then the transaction is rolled back and run again with every
+        // request in a savepoint of its own, which undoes only the failing
+        // request's writes.
+        for isolated in [false, true] {
+            let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+                Ok(tx) => tx,
+                Err(e) => return fail_all(batch_error("cannot begin a store transaction", &e)),
+            };
+            if prune_due {
+                prune(&mut tx, now);
             }
-            results.push(result);
-        }
-
-        match tx.commit() {
-            Ok(()) => {
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                results
+            let mut results = Vec::with_capacity(batch.len());
+            for request in batch {
+                let result = if isolated {
+                    in_savepoint(&mut tx, |c| apply(c, &request.op, now))
+                } else {
+                    apply(&tx, &request.op, now)
+                };
+                if result.is_err() {
+                    if !isolated {
+                        break;
+                    }
+                    if tx.is_autocommit() {
+                        // SQLite rolled the whole transaction back (e.g.
+                        // disk full): nothing of this batch stands.
+                        if let Err(e) = result {
+                            return fail_all(StoreError::Other(format!(
+                                "store transaction rolled back: {e}"
+                            )));
+                        }
+                    }
+                }
+                results.push(result);
             }
-            Err(e) => fail_all(batch_error("store commit failed", &e)),
+            if results.len() < batch.len() {
+                // The fast pass failed somewhere; dropping `tx` rolls it back.
+                continue;
+            }
+            return match tx.commit() {
+                Ok(()) => {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    results
+                }
+                Err(e) => fail_all(batch_error("store commit failed", &e)),
+            };
         }
+        // The isolated pass answers every request or returns above.
+        fail_all(StoreError::Other("store batch ran no pass".into()))
+    }
+}
+
+/// Deletes old dedup keys and old sent rows, each in a savepoint: a failed
+/// prune is retried later and never fails the batch.
+fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) {
+    match in_savepoint(tx, |c| prune_dedup(c, now)) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(keys = n, "pruned old dedup keys"),
+        Err(e) => tracing::warn!(error = %e, "pruning old dedup keys failed"),
+    }
+    match in_savepoint(tx, |c| prune_sent(c, now)) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(rows = n, "pruned old sent rows"),
+        Err(e) => tracing::warn!(error = %e, "pruning old sent rows failed"),
     }
 }
 

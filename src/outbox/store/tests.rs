@@ -613,6 +613,62 @@ async fn a_failing_request_does_not_undo_its_batch() {
     assert_eq!(found, expected);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_failing_halfway_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // Another connection plants a failure for the second message of a
+    // delivery, after its dedup key and first row are written.
+    rusqlite::Connection::open(db_path(&dir))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON outbox WHEN NEW.message = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'planted failure'); END;",
+        )
+        .unwrap();
+    let before = store.commit_count();
+
+    let paused = store.pause_writer();
+    let mut good = store.accept(meta("github", "ok"), vec![msg("s", "", "1")]);
+    let mut half = store.accept(
+        meta("github", "half"),
+        vec![msg("s", "", "first"), msg("s", "", "boom")],
+    );
+    let mut also_good = store.accept(meta("github", "ok2"), vec![msg("s", "", "2")]);
+    assert!(poll_once(good.as_mut()).is_pending());
+    assert!(poll_once(half.as_mut()).is_pending());
+    assert!(poll_once(also_good.as_mut()).is_pending());
+    drop(paused);
+
+    let good = good.await.unwrap();
+    let failed = half.await;
+    assert!(
+        matches!(&failed, Err(e) if e.to_string().contains("planted failure")),
+        "{failed:?}"
+    );
+    let also_good = also_good.await.unwrap();
+    assert_eq!(store.commit_count() - before, 1, "one commit for the batch");
+    let rows = store.list(None, 10).await.unwrap();
+    let mut texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["1", "2"], "no row of the failed delivery");
+    assert_eq!(stored(good).len() + stored(also_good).len(), 2);
+
+    // Its dedup key was not kept either: the sender's retry is taken.
+    rusqlite::Connection::open(db_path(&dir))
+        .unwrap()
+        .execute_batch("DROP TRIGGER boom;")
+        .unwrap();
+    let retried = store
+        .accept(
+            meta("github", "half"),
+            vec![msg("s", "", "first"), msg("s", "", "second")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored(retried).len(), 2);
+}
+
 // Holding the writer's lock across the read below is the point: it blocks
 // only the writer thread, and shows reads do not need it.
 #[allow(clippy::await_holding_lock)]
