@@ -210,6 +210,10 @@ pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
     if !starts_url(url) {
         return None;
     }
+    // Most URLs hold only characters every platform takes as they are.
+    if url.bytes().all(kept_in_url) {
+        return Some(url.to_string());
+    }
     let mut out = String::with_capacity(url.len() + 8);
     // After the host, `@` is only data: encoded, no chat client can read a
     // mention (`@everyone`) into a link target.
@@ -237,6 +241,12 @@ pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// URL bytes the loop in [`sanitize_url`] keeps as they are on every
+/// platform, wherever they stand (`@` and `&` are not: they depend on both).
+pub(super) fn kept_in_url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#=%+,;!*$'".contains(&b)
 }
 
 fn push_pct(out: &mut String, c: char) {

@@ -332,6 +332,32 @@ fn escape_functions() {
 // ---------------------------------------------------------------- helpers
 
 #[test]
+fn urls_of_plain_characters_come_out_as_they_are() {
+    // The shortcut for such URLs must give what the character loop gives:
+    // each byte it passes, put where the loop sees it (after a `@`, which
+    // only the loop takes), comes out unchanged on every platform.
+    let kept: Vec<u8> = (0..=127u8).filter(|&b| escape::kept_in_url(b)).collect();
+    assert!(kept.len() > 70, "{kept:?}");
+    for pf in Platform::ALL {
+        for &b in &kept {
+            let c = b as char;
+            let url = format!("https://h.example/a@{c}");
+            assert_eq!(
+                escape::sanitize_url(pf, &url).as_deref(),
+                Some(format!("https://h.example/a%40{c}").as_str()),
+                "{c:?} on {pf:?}"
+            );
+        }
+        let plain = "https://github.com/o/r/compare/1a2b...3c4d?x=1,y;z=%20#L1-L2";
+        assert_eq!(escape::sanitize_url(pf, plain).as_deref(), Some(plain));
+    }
+    // Anything else still takes the loop.
+    for b in [b'@', b'&', b'<', b' ', b'|', b'(', b'"', 0x7f] {
+        assert!(!escape::kept_in_url(b), "{:?}", b as char);
+    }
+}
+
+#[test]
 fn link_helper_per_platform() {
     let data = json!({"u": "https://x.org/a b)c|d>e", "t": "a|b]c<d>", "e": "", "js": "javascript:alert(1)"});
     let s = inline(Platform::Slack, "{{link u t}}", data.clone());
