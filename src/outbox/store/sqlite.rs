@@ -466,19 +466,16 @@ impl Writer {
                 } else {
                     apply(&tx, &request.op, now)
                 };
-                if result.is_err() {
-                    if !isolated {
-                        break;
+                match &result {
+                    Err(_) if !isolated => break,
+                    // SQLite rolled the whole transaction back (e.g. disk
+                    // full): nothing of this batch stands.
+                    Err(e) if tx.is_autocommit() => {
+                        return fail_all(StoreError::Other(format!(
+                            "store transaction rolled back: {e}"
+                        )));
                     }
-                    if tx.is_autocommit() {
-                        // SQLite rolled the whole transaction back (e.g.
-                        // disk full): nothing of this batch stands.
-                        if let Err(e) = result {
-                            return fail_all(StoreError::Other(format!(
-                                "store transaction rolled back: {e}"
-                            )));
-                        }
-                    }
+                    _ => {}
                 }
                 results.push(result);
             }
