@@ -188,20 +188,10 @@ async fn accept_run(
     let result = drive(&load, WARMUP, MEASURED, true, None).await;
     let cpu = CpuSnapshot::take(svc.pid).since(&before);
     let rss_after_kb = proc_status(svc.pid).rss_kb;
-    eprintln!(
-        "    {:.0}/s, {} errors, p99 {:.2} ms",
-        result.rate(),
-        result.errors,
-        ms(result.percentile(0.99))
-    );
+    eprintln!("{}", result.summary());
     eprintln!("[1] accept, {label} store: {PACED} requests offered at {PACED_RATE}/s");
     let paced = drive(&load, WARMUP + MEASURED, PACED, true, Some(PACED_RATE)).await;
-    eprintln!(
-        "    {:.0}/s, {} errors, p99 {:.2} ms",
-        paced.rate(),
-        paced.errors,
-        ms(paced.percentile(0.99))
-    );
+    eprintln!("{}", paced.summary());
     Ok(AcceptResult {
         label,
         load: result,
@@ -749,6 +739,26 @@ impl LoadResult {
     fn max(&self) -> u32 {
         self.latencies_us.last().copied().unwrap_or(0)
     }
+
+    /// `p50 / p99 / max` in milliseconds, for the report.
+    fn latency_cell(&self) -> String {
+        format!(
+            "{:.2} / {:.2} / {:.2} ms",
+            ms(self.percentile(0.5)),
+            ms(self.percentile(0.99)),
+            ms(self.max())
+        )
+    }
+
+    /// The progress line printed after a run.
+    fn summary(&self) -> String {
+        format!(
+            "    {:.0}/s, {} errors, p99 {:.2} ms",
+            self.rate(),
+            self.errors,
+            ms(self.percentile(0.99))
+        )
+    }
 }
 
 /// What one connection task brings back.
@@ -1241,11 +1251,9 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| 1 | latency p50 / p99 / max, {}, closed loop (at the rate above) | {:.2} / {:.2} / {:.2} ms | {lat_target} |",
+                "| 1 | latency p50 / p99 / max, {}, closed loop (at the rate above) | {} | {lat_target} |",
                 a.label,
-                ms(l.percentile(0.5)),
-                ms(l.percentile(0.99)),
-                ms(l.max())
+                l.latency_cell()
             );
             let p = &a.paced;
             let paced_target = if is_durable {
@@ -1258,13 +1266,11 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "| 1 | latency p50 / p99 / max, {}, open loop at {}/s offered ({}/s served) | {:.2} / {:.2} / {:.2} ms | {paced_target} |",
+                "| 1 | latency p50 / p99 / max, {}, open loop at {}/s offered ({}/s served) | {} | {paced_target} |",
                 a.label,
                 thousands(PACED_RATE),
                 thousands(p.rate()),
-                ms(p.percentile(0.5)),
-                ms(p.percentile(0.99)),
-                ms(p.max())
+                p.latency_cell()
             );
         }
         if let (Some(d), Some(m)) = (durable, memory) {

@@ -619,7 +619,7 @@ async fn a_request_failing_halfway_leaves_nothing_behind() {
     let store = open(&dir);
     // Another connection plants a failure for the second message of a
     // delivery, after its dedup key and first row are written.
-    rusqlite::Connection::open(db_path(&dir))
+    Connection::open(db_path(&dir))
         .unwrap()
         .execute_batch(
             "CREATE TRIGGER boom BEFORE INSERT ON outbox WHEN NEW.message = 'boom'
@@ -655,7 +655,7 @@ async fn a_request_failing_halfway_leaves_nothing_behind() {
     assert_eq!(stored(good).len() + stored(also_good).len(), 2);
 
     // Its dedup key was not kept either: the sender's retry is taken.
-    rusqlite::Connection::open(db_path(&dir))
+    Connection::open(db_path(&dir))
         .unwrap()
         .execute_batch("DROP TRIGGER boom;")
         .unwrap();
@@ -735,30 +735,25 @@ async fn schema_too_new_is_refused() {
         Ok(_) => panic!("a newer schema was opened"),
     }
     // Nothing was changed by the refusal.
-    let v: i64 = Connection::open(db_path(&dir))
-        .unwrap()
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 99);
+    assert_eq!(pragma::<i64>(&db_path(&dir), "user_version"), 99);
 }
 
 #[tokio::test]
-async fn fresh_file_gets_current_schema_wal_and_full_sync() {
+async fn fresh_file_gets_current_schema_small_pages_and_wal() {
     let dir = tempfile::tempdir().unwrap();
     let _store = open(&dir);
-    let raw = Connection::open(db_path(&dir)).unwrap();
-    let v: i64 = raw
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, 2);
-    let page: i64 = raw
-        .pragma_query_value(None, "page_size", |r| r.get(0))
-        .unwrap();
-    assert_eq!(page, 4096);
-    let mode: String = raw
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    let path = db_path(&dir);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 2);
+    assert_eq!(pragma::<i64>(&path, "page_size"), 4096);
+    assert_eq!(pragma::<String>(&path, "journal_mode"), "wal");
+}
+
+/// A pragma's value, read through a connection of its own.
+fn pragma<T: rusqlite::types::FromSql>(path: &Path, name: &str) -> T {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, name, |r| r.get(0))
+        .unwrap()
 }
 
 /// A file as version 1 left it, with 8 KiB pages: rows hold the platform
@@ -778,13 +773,6 @@ fn write_version_1_file(path: &Path, bodies: &[(&str, &str, &str)]) {
         )
         .unwrap();
     }
-}
-
-fn user_version(path: &Path) -> i64 {
-    Connection::open(path)
-        .unwrap()
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -840,13 +828,9 @@ async fn version_1_rows_keep_their_text_after_the_upgrade() {
     let wal = std::fs::metadata(dir.path().join("hookbridge.db-wal")).map_or(0, |m| m.len());
     assert!(wal < 64 * 1024, "WAL of {wal} bytes after the upgrade");
     drop(store);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 2);
     // An upgraded file keeps its page size.
-    let page: i64 = Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "page_size", |r| r.get(0))
-        .unwrap();
-    assert_eq!(page, 8192);
+    assert_eq!(pragma::<i64>(&path, "page_size"), 8192);
 }
 
 #[tokio::test]
@@ -863,16 +847,20 @@ async fn only_the_service_upgrades_an_older_file() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("an older schema was opened without upgrading"),
     }
-    assert_eq!(user_version(&path), 1, "the refusal changed nothing");
+    assert_eq!(
+        pragma::<i64>(&path, "user_version"),
+        1,
+        "the refusal changed nothing"
+    );
     // The service upgrades it; after that the tools open it.
     drop(SqliteStore::open(&path).unwrap());
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 2);
     let store = SqliteStore::open_without_upgrade(&path).unwrap();
     assert_eq!(store.list(None, 10).await.unwrap()[0].message, "hi");
     // A new file is simply created.
     let fresh = dir.path().join("fresh.db");
     drop(SqliteStore::open_without_upgrade(&fresh).unwrap());
-    assert_eq!(user_version(&fresh), 2);
+    assert_eq!(pragma::<i64>(&fresh, "user_version"), 2);
 }
 
 /// Thresholds small enough to cross many times in a test.
