@@ -29,7 +29,9 @@ pub struct Prepared {
 /// Why a pipeline could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{0}")]
+    // Transparent: the config error says it all, and a chain printer
+    // (`{:#}`) must not say it again as its source.
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("templates:\n{}", format_problems(.0))]
     Templates(Vec<TemplateProblem>),

@@ -79,6 +79,18 @@ fn check_points_at_the_broken_line() {
     assert!(stderr.contains("routes[0].to"), "{stderr}");
     assert!(stderr.contains("no sink named `slack-team`"), "{stderr}");
 
+    // `serve` refuses it with the same words, said once
+    for cmd in ["check", "serve"] {
+        let o = hookbridge(dir.path(), &[cmd], &[]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", out(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            stderr.matches("no sink named `slack-team`").count(),
+            1,
+            "{cmd}: {stderr}"
+        );
+    }
+
     // a missing file is exit 1 too, naming the file
     let o = hookbridge(dir.path(), &["check", "--config", "nope.toml"], &[]);
     assert_eq!(o.status.code(), Some(1));

@@ -99,8 +99,10 @@ pub struct Row {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Says SQLite's message itself, so it names no source: an error chain
+    /// printer (`{:#}`) would say it twice.
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("store is closed")]
     Closed,
     #[error("store is busy: {0}")]
@@ -116,6 +118,12 @@ pub enum StoreError {
     SchemaTooOld { found: i64, known: i64 },
     #[error("store: {0}")]
     Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e)
+    }
 }
 
 #[async_trait]

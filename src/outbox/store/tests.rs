@@ -1096,3 +1096,11 @@ async fn queries_use_the_indexes() {
     let prune = plan(SQL_PRUNE_DEDUP);
     assert!(prune.contains("dedup_seen_at"), "{prune}");
 }
+
+#[test]
+fn a_sqlite_error_is_said_once_in_an_error_chain() {
+    let e = StoreError::from(rusqlite::Error::InvalidQuery);
+    let shown = format!("{:#}", anyhow::Error::from(e).context("replay"));
+    let said = rusqlite::Error::InvalidQuery.to_string();
+    assert_eq!(shown.matches(&said).count(), 1, "{shown}");
+}
