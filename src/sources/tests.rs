@@ -357,6 +357,37 @@ fn bad_bodies_are_400_or_415() {
     ));
 }
 
+#[test]
+fn bodies_are_read_as_utf8_once() {
+    let src = SourceConfig {
+        secrets: vec![],
+        allow_unsigned: true,
+        ..source(SourceKind::Github, "")
+    };
+    let h = headers(&[("x-github-event", "push")]);
+    let deliver = |body: &[u8]| {
+        receive(
+            &src,
+            &Delivery {
+                headers: &h,
+                query: None,
+                body,
+            },
+        )
+    };
+    // Invalid UTF-8 inside a string, where only the parser's own
+    // per-string check used to see it: 400, naming the byte.
+    match deliver(b"{\"ref\": \"refs/heads/m\xffain\"}") {
+        Err(Rejection::BadRequest(m)) => {
+            assert_eq!(m, "body is not valid JSON: not UTF-8 at byte 21")
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    // Non-ASCII text and escapes still come through as they are.
+    let ev = deliver("{\"ref\": \"refs/heads/caf\u{e9}-\\u00e9\"}".as_bytes()).unwrap();
+    assert_eq!(ev.branch.as_deref(), Some("caf\u{e9}-\u{e9}"));
+}
+
 mod never_panics {
     use super::*;
     use proptest::prelude::*;
