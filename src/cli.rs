@@ -146,8 +146,13 @@ fn init_logging(format: LogFormat) {
         Ok(d) => filter.add_directive(d),
         Err(_) => filter,
     };
+    // Colours only for a person at a terminal: a pipe or a file (systemd's
+    // journal, `2>log`) gets plain text. NO_COLOR (no-color.org) wins.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

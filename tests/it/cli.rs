@@ -300,3 +300,36 @@ fn the_tools_refuse_a_store_only_the_new_service_may_upgrade() {
         .unwrap();
     assert_eq!(version, 1, "the file was left as it was");
 }
+
+#[test]
+fn logs_to_a_pipe_or_file_carry_no_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // stderr is a pipe here, as under systemd or `2>file`: plain text.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", ":memory:"])
+        .current_dir(repo_dir())
+        .env_remove("HOOKBRIDGE_CONFIG")
+        .env_remove("NO_COLOR")
+        .env("WEBHOOK_SECRET", "x")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hookbridge serve");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut seen = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("hookbridge listening") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("hookbridge listening"), "{seen}");
+    assert!(seen.contains(" INFO "), "{seen}");
+    assert!(!seen.contains('\u{1b}'), "escape codes in: {seen:?}");
+}
