@@ -319,8 +319,17 @@ fn logs_to_a_pipe_or_file_carry_no_colour_codes() {
         .spawn()
         .expect("run hookbridge serve");
     let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Lines until the service listens (or 30 s, or its stderr closes).
     let mut seen = String::new();
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
         seen.push_str(&line);
         seen.push('\n');
         if line.contains("hookbridge listening") {
