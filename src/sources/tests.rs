@@ -23,6 +23,27 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     h
 }
 
+/// A source that takes unsigned deliveries: for tests of what comes after
+/// verification.
+fn unsigned(kind: SourceKind) -> SourceConfig {
+    SourceConfig {
+        secrets: vec![],
+        allow_unsigned: true,
+        ..source(kind, "")
+    }
+}
+
+fn receive_body(src: &SourceConfig, h: &HeaderMap, body: &[u8]) -> Result<Event, Rejection> {
+    receive(
+        src,
+        &Delivery {
+            headers: h,
+            query: None,
+            body,
+        },
+    )
+}
+
 fn source(kind: SourceKind, secret: &str) -> SourceConfig {
     SourceConfig {
         name: kind.as_str().into(),
@@ -42,12 +63,7 @@ fn github_sha256_then_sha1_fallback() {
         ("x-hub-signature-256", &sig),
         ("content-type", "application/json"),
     ]);
-    let d = Delivery {
-        headers: &h,
-        query: None,
-        body: &body,
-    };
-    let ev = receive(&src, &d).unwrap();
+    let ev = receive_body(&src, &h, &body).unwrap();
     assert_eq!(ev.kind, "pull_request.opened");
     assert!(ev.pull_request.is_some());
 
@@ -57,12 +73,10 @@ fn github_sha256_then_sha1_fallback() {
         ("x-hub-signature-256", "sha256=00"),
         ("x-hub-signature", "sha1=00"),
     ]);
-    let d = Delivery {
-        headers: &h,
-        query: None,
-        body: &body,
-    };
-    assert!(matches!(receive(&src, &d), Err(Rejection::Unauthorized(_))));
+    assert!(matches!(
+        receive_body(&src, &h, &body),
+        Err(Rejection::Unauthorized(_))
+    ));
 }
 
 #[test]
@@ -74,12 +88,7 @@ fn gitea_internal_event_names_map_to_github() {
         ("x-gitea-event", "issue_assign"),
         ("x-gitea-signature", &sig),
     ]);
-    let d = Delivery {
-        headers: &h,
-        query: None,
-        body: &body,
-    };
-    let ev = receive(&src, &d).unwrap();
+    let ev = receive_body(&src, &h, &body).unwrap();
     assert_eq!(ev.kind, "issues.assigned");
     // the secret field of old payloads is gone
     assert!(ev.payload.get("secret").is_none());
@@ -108,21 +117,9 @@ fn merged_pull_requests_are_their_own_kind() {
         let merged = serde_json::from_slice::<Value>(&body).unwrap()["pull_request"]["merged"]
             .as_bool()
             .unwrap_or(false);
-        let src = SourceConfig {
-            secrets: vec![],
-            allow_unsigned: true,
-            ..source(kind, "")
-        };
+        let src = unsigned(kind);
         let h = headers(&[(ev_header, "pull_request")]);
-        let ev = receive(
-            &src,
-            &Delivery {
-                headers: &h,
-                query: None,
-                body: &body,
-            },
-        )
-        .unwrap();
+        let ev = receive_body(&src, &h, &body).unwrap();
         let want = if merged {
             "pull_request.merged"
         } else {
@@ -135,21 +132,9 @@ fn merged_pull_requests_are_their_own_kind() {
 #[test]
 fn push_fields() {
     let body = fixture("gitea/push.1.json");
-    let src = SourceConfig {
-        secrets: vec![],
-        allow_unsigned: true,
-        ..source(SourceKind::Gitea, "")
-    };
+    let src = unsigned(SourceKind::Gitea);
     let h = headers(&[("x-gitea-event", "push")]);
-    let ev = receive(
-        &src,
-        &Delivery {
-            headers: &h,
-            query: None,
-            body: &body,
-        },
-    )
-    .unwrap();
+    let ev = receive_body(&src, &h, &body).unwrap();
     assert_eq!(ev.kind, "push");
     assert_eq!(ev.repo.key, "kostekIV/test");
     assert_eq!(ev.branch.as_deref(), Some("d"));
@@ -163,30 +148,14 @@ fn huggingface_v3_kinds_and_repo_keys() {
     let src = source(SourceKind::Huggingface, "hf");
     let h = headers(&[("x-webhook-secret", "hf")]);
     let body = fixture("huggingface/repo.content.update.1.json");
-    let ev = receive(
-        &src,
-        &Delivery {
-            headers: &h,
-            query: None,
-            body: &body,
-        },
-    )
-    .unwrap();
+    let ev = receive_body(&src, &h, &body).unwrap();
     assert_eq!(ev.kind, "repo.content.update");
     assert_eq!(ev.repo.key, "spaces/Wauplin/gradio-user-history");
     assert_eq!(ev.repo.repo_type, "space");
     assert!(ev.delivery_id.starts_with("sha256:"));
 
     let body = fixture("huggingface/discussion.create.1.json");
-    let ev = receive(
-        &src,
-        &Delivery {
-            headers: &h,
-            query: None,
-            body: &body,
-        },
-    )
-    .unwrap();
+    let ev = receive_body(&src, &h, &body).unwrap();
     assert_eq!(ev.kind, "discussion.create");
     assert_eq!(ev.repo.key, "openai-community/gpt2");
     assert_eq!(ev.title, "Update co2 emissions");
@@ -232,14 +201,7 @@ fn huggingface_v2_is_a_clear_400() {
         "huggingface-v2/discussion.comment.add.1.json",
     ] {
         let body = fixture(rel);
-        match receive(
-            &src,
-            &Delivery {
-                headers: &h,
-                query: None,
-                body: &body,
-            },
-        ) {
+        match receive_body(&src, &h, &body) {
             Err(Rejection::BadRequest(m)) => assert!(m.contains("version 2"), "{m}"),
             other => panic!("{rel}: {other:?}"),
         }
@@ -254,15 +216,7 @@ fn gitlab_token_and_merge_request() {
         "labels":[{"title":"bug"}]}"#;
     let src = source(SourceKind::Gitlab, "tok");
     let h = headers(&[("x-gitlab-token", "tok"), ("x-gitlab-event-uuid", "u-1")]);
-    let ev = receive(
-        &src,
-        &Delivery {
-            headers: &h,
-            query: None,
-            body,
-        },
-    )
-    .unwrap();
+    let ev = receive_body(&src, &h, body).unwrap();
     assert_eq!(ev.kind, "pull_request.merged");
     assert_eq!(ev.repo.key, "grp/sub/app");
     assert_eq!(ev.branch.as_deref(), Some("main"));
@@ -270,14 +224,7 @@ fn gitlab_token_and_merge_request() {
     assert_eq!(ev.delivery_id, "u-1");
     let h = headers(&[("x-gitlab-token", "tok2")]);
     assert!(matches!(
-        receive(
-            &src,
-            &Delivery {
-                headers: &h,
-                query: None,
-                body
-            }
-        ),
+        receive_body(&src, &h, body),
         Err(Rejection::Unauthorized(_))
     ));
 }
@@ -298,93 +245,51 @@ fn github_form_encoded_body() {
         ("x-hub-signature-256", &sig),
         ("content-type", "application/x-www-form-urlencoded"),
     ]);
-    let ev = receive(
-        &src,
-        &Delivery {
-            headers: &h,
-            query: None,
-            body: body.as_bytes(),
-        },
-    )
-    .unwrap();
+    let ev = receive_body(&src, &h, body.as_bytes()).unwrap();
     assert_eq!(ev.kind, "issues.opened");
 }
 
 #[test]
 fn bad_bodies_are_400_or_415() {
-    let src = SourceConfig {
-        secrets: vec![],
-        allow_unsigned: true,
-        ..source(SourceKind::Github, "")
-    };
+    let src = unsigned(SourceKind::Github);
     let h = headers(&[("x-github-event", "push")]);
     for body in [&b"not json"[..], b"[1,2]", b"\"s\"", b""] {
         assert!(matches!(
-            receive(
-                &src,
-                &Delivery {
-                    headers: &h,
-                    query: None,
-                    body
-                }
-            ),
+            receive_body(&src, &h, body),
             Err(Rejection::BadRequest(_))
         ));
     }
     let h = headers(&[("x-github-event", "push"), ("content-type", "text/plain")]);
     assert!(matches!(
-        receive(
-            &src,
-            &Delivery {
-                headers: &h,
-                query: None,
-                body: b"{}"
-            }
-        ),
+        receive_body(&src, &h, b"{}"),
         Err(Rejection::UnsupportedMediaType(_))
     ));
     let h = HeaderMap::new();
     assert!(matches!(
-        receive(
-            &src,
-            &Delivery {
-                headers: &h,
-                query: None,
-                body: b"{}"
-            }
-        ),
+        receive_body(&src, &h, b"{}"),
         Err(Rejection::BadRequest(_))
     ));
 }
 
 #[test]
 fn bodies_are_read_as_utf8_once() {
-    let src = SourceConfig {
-        secrets: vec![],
-        allow_unsigned: true,
-        ..source(SourceKind::Github, "")
-    };
+    let src = unsigned(SourceKind::Github);
     let h = headers(&[("x-github-event", "push")]);
-    let deliver = |body: &[u8]| {
-        receive(
-            &src,
-            &Delivery {
-                headers: &h,
-                query: None,
-                body,
-            },
-        )
-    };
     // Invalid UTF-8 inside a string, where only the parser's own
     // per-string check used to see it: 400, naming the byte.
-    match deliver(b"{\"ref\": \"refs/heads/m\xffain\"}") {
+    match receive_body(&src, &h, b"{\"ref\": \"refs/heads/m\xffain\"}") {
         Err(Rejection::BadRequest(m)) => {
             assert_eq!(m, "body is not valid JSON: not UTF-8 at byte 21")
         }
         other => panic!("expected a 400, got {other:?}"),
     }
     // Non-ASCII text and escapes still come through as they are.
-    let ev = deliver("{\"ref\": \"refs/heads/caf\u{e9}-\\u00e9\"}".as_bytes()).unwrap();
+    let ev = receive_body(
+        &src,
+        &h,
+        "{\"ref\": \"refs/heads/caf\u{e9}-\\u00e9\"}".as_bytes(),
+    )
+    .unwrap();
     assert_eq!(ev.branch.as_deref(), Some("caf\u{e9}-\u{e9}"));
 }
 

@@ -118,11 +118,11 @@ pub(super) fn check_version(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`] and records the open, in one
-/// immediate transaction. An older schema is upgraded only when `upgrade`
-/// is set (`serve`); the command-line tools refuse it, since a service of
-/// the older version may still be running on the file. A new file is
-/// always set up. (re-reading the version inside it, so two processes opening a fresh file
-/// at once do not both migrate).
+/// immediate transaction (re-reading the version inside it, so two
+/// processes opening a fresh file at once do not both migrate). An older
+/// schema is upgraded only when `upgrade` is set (`serve`); the
+/// command-line tools refuse it, since a service of the older version may
+/// still be running on the file. A new file is always set up.
 pub(super) fn migrate(conn: &mut Connection, now_ms: i64, upgrade: bool) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = check_version(&tx)?;
