@@ -1300,13 +1300,7 @@ impl Report {
             let rounds: Vec<String> = a
                 .rounds
                 .iter()
-                .map(|(r, _)| {
-                    format!(
-                        "{}/s {:.2} ms",
-                        thousands(r.rate()),
-                        f64::from(r.percentile(0.99)) / 1000.0
-                    )
-                })
+                .map(|(r, _)| format!("{}/s {:.2} ms", thousands(r.rate()), ms(r.percentile(0.99))))
                 .collect();
             let _ = writeln!(
                 s,
