@@ -171,9 +171,9 @@ struct AcceptResult {
 impl AcceptResult {
     /// The round of median throughput: the one the table shows.
     fn median(&self) -> &(LoadResult, CpuUse) {
-        let mut order: Vec<usize> = (0..self.rounds.len()).collect();
-        order.sort_by(|&a, &b| self.rounds[a].0.rate().total_cmp(&self.rounds[b].0.rate()));
-        &self.rounds[order[order.len() / 2]]
+        let mut by_rate: Vec<_> = self.rounds.iter().collect();
+        by_rate.sort_by(|a, b| a.0.rate().total_cmp(&b.0.rate()));
+        by_rate[by_rate.len() / 2]
     }
 
     fn load(&self) -> &LoadResult {
