@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::store::{Lane, Row, Store};
+use super::store::{Lane, Row, RowId, Store};
 use crate::config::DeliveryConfig;
 use crate::sinks::{Outcome, Sink};
 
@@ -24,6 +24,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const IDLE_POLL: Duration = Duration::from_secs(2);
 /// Pause after a store error before trying again.
 const STORE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// First pause before trying again to record a send's outcome; doubles up
+/// to [`RECORD_RETRY_MAX`]. The outcome is kept meanwhile, never re-sent.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(200);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(10);
+/// The longest wait this code ever schedules for a row (backoff, or a
+/// platform's Retry-After, capped). A stored `next_attempt_at` further away
+/// than this means the wall clock went back: the row is due after this.
+const MAX_SCHEDULED_WAIT: Duration = crate::sinks::MAX_PLATFORM_WAIT;
 
 /// The sinks workers post through, by name; swapped on reload.
 pub type SinkMap = HashMap<String, Arc<Sink>>;
@@ -109,6 +117,7 @@ impl Outbox {
             lane: lane.clone(),
             notify,
             stop: self.stop_tx.subscribe(),
+            due: None,
         };
         self.tasks
             .lock()
@@ -149,6 +158,37 @@ struct LaneWorker {
     lane: Lane,
     notify: Arc<Notify>,
     stop: watch::Receiver<bool>,
+    /// When the head row is due, on the monotonic clock: the row, its
+    /// stored `next_attempt_at`, and the instant. Waits are timed with this
+    /// rather than the wall clock, so a clock stepped back does not stretch
+    /// them.
+    due: Option<(RowId, i64, Instant)>,
+}
+
+impl Drop for LaneWorker {
+    /// A worker that ends (shutdown, or a panic) leaves the lane map, so
+    /// the next wake-up or scan starts a new one instead of notifying
+    /// nobody.
+    fn drop(&mut self) {
+        let mut lanes = self
+            .outbox
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if lanes
+            .get(&self.lane)
+            .is_some_and(|n| Arc::ptr_eq(n, &self.notify))
+        {
+            lanes.remove(&self.lane);
+        }
+    }
+}
+
+/// What a send decided about a row, kept until the store has recorded it.
+enum Verdict {
+    Sent,
+    Retry { at: i64, error: String },
+    Dead { why: String },
 }
 
 impl LaneWorker {
@@ -203,12 +243,17 @@ impl LaneWorker {
                     humantime::format_duration(delivery.max_age),
                     row.last_error.as_deref().unwrap_or("none")
                 );
-                self.finish_dead(&row, &why).await;
+                if self.record(&row, Verdict::Dead { why }).await {
+                    return;
+                }
                 continue;
             }
-            if row.next_attempt_at > now {
-                let wait = Duration::from_millis((row.next_attempt_at - now) as u64);
-                if self.hold(wait).await {
+            // Waits are held in steps of at most IDLE_POLL, reading the head
+            // again after each: a replayed row, a changed config or max_age
+            // is seen within one step.
+            let wait = self.until_due(&row, now);
+            if !wait.is_zero() {
+                if self.hold(wait.min(IDLE_POLL)).await {
                     return;
                 }
                 continue;
@@ -221,15 +266,40 @@ impl LaneWorker {
                 continue;
             };
             let wait = next_send.saturating_duration_since(Instant::now());
-            if !wait.is_zero() && self.hold(wait).await {
+            if !wait.is_zero() {
+                if self.hold(wait.min(IDLE_POLL)).await {
+                    return;
+                }
+                continue;
+            }
+            let verdict = self.send(&row, &sink, &mut next_send).await;
+            if self.record(&row, verdict).await {
                 return;
             }
-            self.send(&row, &sink, &mut next_send).await;
         }
     }
 
-    async fn send(&mut self, row: &Row, sink: &Sink, next_send: &mut Instant) {
-        let store = &self.outbox.store;
+    /// How long until `row` may be sent. A row this worker scheduled is
+    /// timed on the monotonic clock; any other (after a restart) from its
+    /// stored wall-clock time, capped at the longest wait ever scheduled.
+    fn until_due(&mut self, row: &Row, now: i64) -> Duration {
+        if row.next_attempt_at <= now {
+            return Duration::ZERO;
+        }
+        let due = match self.due {
+            Some((id, at, due)) if id == row.id && at == row.next_attempt_at => due,
+            _ => {
+                let wall = Duration::from_millis((row.next_attempt_at - now).unsigned_abs());
+                let due = Instant::now() + wall.min(MAX_SCHEDULED_WAIT);
+                self.due = Some((row.id, row.next_attempt_at, due));
+                due
+            }
+        };
+        due.saturating_duration_since(Instant::now())
+    }
+
+    /// Posts `row` and decides what becomes of it.
+    async fn send(&mut self, row: &Row, sink: &Sink, next_send: &mut Instant) -> Verdict {
         let channel = (!self.lane.channel.is_empty()).then_some(self.lane.channel.as_str());
         let started = Instant::now();
         let outcome = sink.send(channel, &row.message).await;
@@ -243,56 +313,73 @@ impl LaneWorker {
             .min_interval
             .unwrap_or_else(|| sink.min_interval());
         *next_send = Instant::now() + pace;
-        let result = match &outcome {
+        match outcome {
             Outcome::Sent { wait } => {
                 if let Some(w) = wait {
-                    *next_send = (*next_send).max(Instant::now() + *w);
+                    *next_send = (*next_send).max(Instant::now() + w);
                 }
                 metrics::counter!("hookbridge_messages_sent_total", "sink" => sink_name)
                     .increment(1);
                 tracing::info!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, attempts = row.attempts + 1, "sent");
-                store.mark_sent(row.id).await
+                Verdict::Sent
             }
             Outcome::RateLimited { retry_after } => {
-                *next_send = (*next_send).max(Instant::now() + *retry_after);
+                *next_send = (*next_send).max(Instant::now() + retry_after);
                 metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
                     .increment(1);
                 let msg = format!(
                     "rate limited; retry after {}",
-                    humantime::format_duration(*retry_after)
+                    humantime::format_duration(retry_after)
                 );
                 tracing::warn!(id = row.id, sink = %self.lane.sink, "{msg}");
-                store
-                    .mark_retry(row.id, now_ms() + retry_after.as_millis() as i64, &msg)
-                    .await
+                self.schedule(row.id, retry_after, msg)
             }
             Outcome::Retry { error } => {
                 let delay = backoff(row.attempts);
                 metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
                     .increment(1);
                 tracing::warn!(id = row.id, sink = %self.lane.sink, attempts = row.attempts + 1, retry_in = %humantime::format_duration(delay), error = %error, "send failed; will retry");
-                store
-                    .mark_retry(row.id, now_ms() + delay.as_millis() as i64, error)
-                    .await
+                self.schedule(row.id, delay, error)
             }
-            Outcome::Permanent { error } => {
-                self.finish_dead(row, error).await;
-                return;
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(id = row.id, error = %e, "cannot record the send outcome");
-            let _ = self.hold(STORE_ERROR_PAUSE).await;
+            Outcome::Permanent { error } => Verdict::Dead { why: error },
         }
     }
 
-    async fn finish_dead(&mut self, row: &Row, why: &str) {
-        metrics::counter!("hookbridge_messages_dead_total", "sink" => self.lane.sink.clone())
-            .increment(1);
-        tracing::error!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, error = %why, "message is dead; `hookbridge replay {}` queues it again", row.id);
-        if let Err(e) = self.outbox.store.mark_dead(row.id, why).await {
-            tracing::error!(id = row.id, error = %e, "cannot record the dead message");
-            let _ = self.hold(STORE_ERROR_PAUSE).await;
+    /// A retry of `id` after `delay`, remembered on the monotonic clock.
+    fn schedule(&mut self, id: RowId, delay: Duration, error: String) -> Verdict {
+        let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        self.due = Some((id, at, Instant::now() + delay));
+        Verdict::Retry { at, error }
+    }
+
+    /// Records `verdict` for `row`, trying again (with growing pauses) for
+    /// as long as the store refuses: the row is never posted again while its
+    /// outcome is known but not stored. True when stopping; a row left
+    /// unrecorded then stays pending and is sent again after the restart
+    /// (as after a lost answer).
+    async fn record(&mut self, row: &Row, verdict: Verdict) -> bool {
+        if let Verdict::Dead { why } = &verdict {
+            metrics::counter!("hookbridge_messages_dead_total", "sink" => self.lane.sink.clone())
+                .increment(1);
+            tracing::error!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, error = %why, "message is dead; `hookbridge replay {}` queues it again", row.id);
+        }
+        let store = self.outbox.store.clone();
+        let mut pause = RECORD_RETRY_FIRST;
+        loop {
+            let result = match &verdict {
+                Verdict::Sent => store.mark_sent(row.id).await,
+                Verdict::Retry { at, error } => store.mark_retry(row.id, *at, error).await,
+                Verdict::Dead { why } => store.mark_dead(row.id, why).await,
+            };
+            let Err(e) = result else {
+                return false;
+            };
+            tracing::error!(id = row.id, error = %e, retry_in = %humantime::format_duration(pause),
+                "cannot record the send's outcome; the message is not sent again meanwhile");
+            if self.hold(pause).await {
+                return true;
+            }
+            pause = (pause * 2).min(RECORD_RETRY_MAX);
         }
     }
 }

@@ -50,7 +50,7 @@ pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Longest wait taken from a platform header or body; anything larger is
 /// treated as this (a broken or hostile answer must not park a lane forever).
-const MAX_PLATFORM_WAIT: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_PLATFORM_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// A configured sink, ready to post.
 pub struct Sink {

@@ -16,7 +16,7 @@ use slack_morphism::{
 };
 use url::Url;
 
-use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt};
+use super::{DEFAULT_RETRY_AFTER, MAX_PLATFORM_WAIT, Outcome, error_chain, excerpt};
 use crate::config::SinkConfig;
 use crate::render::{Platform, request_body};
 
@@ -132,8 +132,13 @@ pub(super) fn classify(result: ClientResult<Value>) -> Outcome {
             _ => Outcome::Sent { wait: None },
         },
         Err(SlackClientError::ApiError(e)) => api_error(&e.code, e.errors.as_deref()),
+        // slack-morphism takes Retry-After as any u64 of seconds: capped
+        // like every other platform wait.
         Err(SlackClientError::RateLimitError(e)) => Outcome::RateLimited {
-            retry_after: e.retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+            retry_after: e
+                .retry_after
+                .unwrap_or(DEFAULT_RETRY_AFTER)
+                .min(MAX_PLATFORM_WAIT),
         },
         Err(SlackClientError::HttpError(e)) => {
             let status = e.status_code;

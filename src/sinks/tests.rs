@@ -88,6 +88,16 @@ fn slack_http_status_and_rate_limit_errors() {
             retry_after: Duration::from_secs(7)
         }
     );
+    // A Retry-After of u64::MAX seconds would overflow `Instant + wait`.
+    let absurd = SlackClientError::RateLimitError(
+        SlackRateLimitError::new().with_retry_after(Duration::from_secs(u64::MAX)),
+    );
+    assert_eq!(
+        slack::classify(Err(absurd)),
+        Outcome::RateLimited {
+            retry_after: Duration::from_secs(24 * 3600)
+        }
+    );
     let no_header = SlackClientError::RateLimitError(SlackRateLimitError::new());
     assert_eq!(
         slack::classify(Err(no_header)),

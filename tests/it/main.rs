@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod delivery;
 mod ops;
+mod outcomes;
 mod receive;
 mod sinks;
 mod snapshots;
