@@ -457,14 +457,37 @@ pub(super) fn parse(
         };
         let token = token.filter(|t| !t.expose().is_empty());
         let webhook_url = webhook_url.filter(|w| !w.expose().is_empty());
+        let written: Vec<(&Spanned<String>, &str)> = [
+            sink.token.as_ref().map(|t| (t, "token")),
+            sink.webhook_url.as_ref().map(|w| (w, "webhook_url")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         match kind {
-            // Credentials written as `${VAR:-}` that expand to nothing: the
-            // operator opted in to running without this sink.
+            // Every credential written as `${VAR:-}` and expanding to
+            // nothing: the operator opted in to running without this sink.
+            // Empty any other way (`token = ""`, a variable set but empty)
+            // is a mistake that would drop this sink's messages: an error.
             SinkKind::Slack | SinkKind::Discord
-                if token.is_none()
-                    && webhook_url.is_none()
-                    && (sink.token.is_some() || sink.webhook_url.is_some()) =>
+                if token.is_none() && webhook_url.is_none() && !written.is_empty() =>
             {
+                if let Some((value, field)) = written.iter().find(|(v, _)| !opts_out(v.get_ref())) {
+                    let var = variables(value.get_ref()).next();
+                    let why = match var {
+                        Some(v) => format!(
+                            "the credential is empty: environment variable `{v}` is set but empty"
+                        ),
+                        None => "the credential is empty".to_string(),
+                    };
+                    let fix = match var {
+                        Some(v) => format!(
+                            "set {v} to the credential, or write ${{{v}:-}} to run without this sink"
+                        ),
+                        None => "write the credential (e.g. \"${NAME}\"), or \"${NAME:-}\" to run without this sink".to_string(),
+                    };
+                    return cx.err(value.span(), format!("{key}.{field}"), why, fix);
+                }
                 disabled_sinks.push(name.clone());
                 continue;
             }
@@ -640,6 +663,23 @@ pub(super) fn parse(
         sinks,
         disabled_sinks,
         routes,
+    })
+}
+
+/// True when `raw` is exactly `${NAME:-}`: a value the operator may leave
+/// empty on purpose.
+fn opts_out(raw: &str) -> bool {
+    raw.trim()
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix(":-}"))
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+/// The variable names `${NAME}` / `${NAME:-…}` references in `raw`.
+fn variables(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split("${").skip(1).filter_map(|r| {
+        let inner = &r[..r.find('}')?];
+        Some(inner.split_once(":-").map_or(inner, |(n, _)| n))
     })
 }
 

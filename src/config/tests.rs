@@ -176,3 +176,46 @@ fn sinks_with_optional_empty_credentials_are_disabled() {
     // without the `:-` the missing variable is still an error
     assert!(err(&GOOD.replace("${SLACK_BOT_TOKEN}", "${NO_SLACK}")).contains("NO_SLACK"));
 }
+
+#[test]
+fn credentials_empty_without_opting_out_are_errors() {
+    let env = |k: &str| match k {
+        "GH_SECRET" => Some("s3cret".to_string()),
+        "SLACK_BOT_TOKEN" => Some(String::new()),
+        _ => None,
+    };
+    // a variable set but empty: the sink is not quietly switched off
+    let e = Config::from_str_with_env(GOOD, Path::new("bridge.toml"), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bridge.toml:14"), "{e}");
+    assert!(e.contains("sinks.team-slack.token"), "{e}");
+    assert!(e.contains("`SLACK_BOT_TOKEN` is set but empty"), "{e}");
+    assert!(e.contains("${SLACK_BOT_TOKEN:-}"), "{e}");
+    // a literal empty string
+    let e = err(&GOOD.replace("\"${SLACK_BOT_TOKEN}\"", "\"\""));
+    assert!(
+        e.contains("sinks.team-slack.token") && e.contains("the credential is empty"),
+        "{e}"
+    );
+    // the opt-out form with the variable set but empty still opts out
+    let c = Config::from_str_with_env(
+        &GOOD.replace("${SLACK_BOT_TOKEN}", "${SLACK_BOT_TOKEN:-}"),
+        Path::new("bridge.toml"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.disabled_sinks, vec!["team-slack".to_string()]);
+    // one credential empty beside a working one: the working one is used
+    let c = load(
+        &GOOD
+            .replace(
+                "token = \"${SLACK_BOT_TOKEN}\"",
+                "token = \"${NO_TOKEN:-}\"\nwebhook_url = \"https://hooks.slack.com/services/T/B/x\"",
+            )
+            .replace("team-slack:#eng", "team-slack"),
+    )
+    .unwrap();
+    assert!(c.sinks.contains_key("team-slack"));
+    assert!(c.disabled_sinks.is_empty());
+}
