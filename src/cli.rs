@@ -285,7 +285,12 @@ fn check(path: &Path) -> anyhow::Result<()> {
             r.template_set()
         )?;
     }
-    let problems = Renderer::check(&config.templates_dir);
+    let mut problems = Renderer::check(&config.templates_dir);
+    if problems.is_empty()
+        && let Ok(renderer) = Renderer::load(&config.templates_dir)
+    {
+        problems = crate::pipeline::unknown_template_sets(&config, &renderer);
+    }
     if !problems.is_empty() {
         writeln!(out)?;
         drop(out);
@@ -380,6 +385,10 @@ fn render(
         "event: {} from {} ({}), repo `{}`",
         event.kind, source.name, source.kind, event.repo.key
     );
+    if crate::pipeline::is_ping(&event) {
+        eprintln!("a ping is verified and answered 200 (\"pong\"): it is never posted");
+        return Ok(());
+    }
     if prepared.is_empty() {
         eprintln!("no route matches this event: nothing would be posted");
         return Ok(());

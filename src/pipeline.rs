@@ -44,6 +44,33 @@ fn format_problems(p: &[TemplateProblem]) -> String {
         .join("\n")
 }
 
+/// A forge testing the hook: verified and answered, never routed.
+pub fn is_ping(event: &Event) -> bool {
+    event.kind == "ping"
+}
+
+/// Routes naming a template set no platform has: a misspelt set would
+/// quietly render with `default`, so start-up, reload and `check` refuse it.
+pub fn unknown_template_sets(config: &Config, renderer: &Renderer) -> Vec<TemplateProblem> {
+    config
+        .routes
+        .iter()
+        .filter(|r| !renderer.has_set(r.template_set()))
+        .map(|r| TemplateProblem {
+            template: config.path.display().to_string(),
+            line: Some(r.line),
+            message: format!(
+                "routes[{}].template: no template set named `{}` (sets: {}); \
+                 fix the name or add templates/<platform>/{}/",
+                r.index,
+                r.template_set(),
+                renderer.set_names().join(", "),
+                r.template_set(),
+            ),
+        })
+        .collect()
+}
+
 impl Prepared {
     /// The rendered text.
     pub fn text(&self) -> &str {
@@ -60,13 +87,21 @@ impl Pipeline {
 
     pub fn from_config(config: Config) -> Result<Pipeline, LoadError> {
         let renderer = Renderer::load(&config.templates_dir).map_err(LoadError::Templates)?;
+        let unknown = unknown_template_sets(&config, &renderer);
+        if !unknown.is_empty() {
+            return Err(LoadError::Templates(unknown));
+        }
         Ok(Pipeline { config, renderer })
     }
 
     /// Routes `event` and renders one message per destination. `payload` is
     /// the event's raw payload, handed over so the template context takes
     /// it without a copy (`std::mem::take(&mut event.payload)`).
+    /// A `ping` (a forge testing the hook) is answered, never posted.
     pub fn prepare(&self, event: &Event, payload: serde_json::Value) -> Vec<Prepared> {
+        if is_ping(event) {
+            return Vec::new();
+        }
         let destinations = routing::route(&self.config, event);
         if destinations.is_empty() {
             return Vec::new();

@@ -355,7 +355,20 @@ pub(super) fn parse(
     // [templates]
     let base = base_dir_of(path);
     let templates_dir = match raw.templates.as_ref().and_then(|t| t.dir.as_ref()) {
-        Some(d) => base.join(cx.expand(d, "templates.dir")?),
+        Some(d) => {
+            let dir = base.join(cx.expand(d, "templates.dir")?);
+            // Only the default `templates/` may be absent (embedded templates
+            // then serve alone): a directory named on purpose must exist.
+            if !dir.is_dir() {
+                return cx.err(
+                    d.span(),
+                    "templates.dir",
+                    format!("`{}` is not a directory", dir.display()),
+                    "create it, or remove [templates] dir to use templates/ beside this file (or the embedded templates)",
+                );
+            }
+            dir
+        }
         None => base.join("templates"),
     };
 

@@ -194,6 +194,16 @@ impl Renderer {
             .any(|(_, n)| n.split_once('/').is_some_and(|(s, _)| s == set))
     }
 
+    /// Every template set some platform has, sorted.
+    pub fn set_names(&self) -> Vec<String> {
+        let sets: std::collections::BTreeSet<&str> = self
+            .origins
+            .keys()
+            .filter_map(|(_, n)| n.split_once('/').map(|(s, _)| s))
+            .collect();
+        sets.into_iter().map(str::to_string).collect()
+    }
+
     /// Names of the templates `platform` has, as `set/name` (for listings).
     pub fn template_names(&self, platform: Platform) -> Vec<String> {
         self.origins

@@ -225,6 +225,64 @@ to = ["team-slack:#pushes"]
 }
 
 #[test]
+fn check_and_serve_refuse_a_misspelt_template_set_or_templates_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[sources.gh]\nkind = \"github\"\nallow_unsigned = true\n[sinks.c]\nkind = \"stdout\"\n\n[[routes]]\nto = [\"c\"]\n";
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        format!("{base}template = \"compactt\"\n"),
+    )
+    .unwrap();
+    let serve: &[&str] = &["serve", "--listen", "127.0.0.1:0"];
+    for args in [&["check"][..], serve] {
+        let cmd = args[0];
+        let o = hookbridge(dir.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", out(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("bridge.toml:7"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("no template set named `compactt` (sets: compact, default)"),
+            "{cmd}: {stderr}"
+        );
+    }
+    // the set the operator meant is taken
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        format!("{base}template = \"compact\"\n"),
+    )
+    .unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // a set only the operator's templates define is taken too
+    std::fs::create_dir_all(dir.path().join("templates/plain/mine")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/plain/mine/push.hbs"),
+        "pushed {{event.branch}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        format!("{base}template = \"mine\"\n"),
+    )
+    .unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+
+    // a templates directory named on purpose must exist
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        format!("[templates]\ndir = \"nope\"\n{base}"),
+    )
+    .unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bridge.toml:2"), "{stderr}");
+    assert!(stderr.contains("templates.dir"), "{stderr}");
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+}
+
+#[test]
 fn check_names_a_broken_template_and_its_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -341,4 +399,42 @@ fn logs_to_a_pipe_or_file_carry_no_colour_codes() {
     assert!(seen.contains("hookbridge listening"), "{seen}");
     assert!(seen.contains(" INFO "), "{seen}");
     assert!(!seen.contains('\u{1b}'), "escape codes in: {seen:?}");
+}
+
+#[test]
+fn render_says_a_ping_is_never_posted() {
+    let dir = tempfile::tempdir().unwrap();
+    // a route taking every event: the ping still goes nowhere, as in `serve`
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        "[sources.github]\nkind = \"github\"\nallow_unsigned = true\n[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n",
+    )
+    .unwrap();
+    let payload = fixtures_dir().join("github/ping.1.json");
+    let payload = payload.to_str().unwrap();
+    let o = hookbridge(
+        dir.path(),
+        &["render", "--source", "github", "--payload", payload],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(o.stdout.is_empty(), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("never posted"),
+        "{}",
+        out(&o)
+    );
+    let o = hookbridge(
+        dir.path(),
+        &[
+            "render",
+            "--source",
+            "github",
+            "--payload",
+            payload,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
 }
