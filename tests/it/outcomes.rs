@@ -83,7 +83,6 @@ impl Store for RefusingStore {
 struct Setup {
     store: Arc<RefusingStore>,
     pipeline: Pipeline,
-    lane: Lane,
     _dir: tempfile::TempDir,
 }
 
@@ -135,7 +134,6 @@ async fn setup(standin: &StandIn, failures: usize, messages: &[&str]) -> (Setup,
     let setup = Setup {
         store,
         pipeline,
-        lane,
         _dir: dir,
     };
     (setup, ids)
