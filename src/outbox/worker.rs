@@ -265,7 +265,9 @@ impl LaneWorker {
                 }
                 continue;
             };
-            let wait = next_send.saturating_duration_since(Instant::now());
+            // The lane's own pace, and the sink's (a global rate limit).
+            let ready = sink.ready_at().map_or(next_send, |at| at.max(next_send));
+            let wait = ready.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 if self.hold(wait.min(IDLE_POLL)).await {
                     return;

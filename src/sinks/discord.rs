@@ -9,6 +9,8 @@
 //! URL) and executes it on the same reqwest client, reading every answer raw.
 
 use std::num::NonZeroU64;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
@@ -24,7 +26,15 @@ pub(super) struct Discord {
     http: Http,
     client: reqwest::Client,
     mode: Mode,
+    /// The earliest moment any lane of this sink may send: pushed out by a
+    /// global rate limit, and, for a bot token, by the bot-wide pace.
+    gate: Mutex<Instant>,
 }
+
+/// A bot's requests across all its channels: Discord allows 50 a second.
+const BOT_GLOBAL_INTERVAL: Duration = Duration::from_millis(20);
+/// The most of an answer's body read (it is only ever shown as an excerpt).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 enum Mode {
     Bot,
@@ -85,7 +95,20 @@ impl Discord {
             http: builder.build(),
             client,
             mode,
+            gate: Mutex::new(Instant::now()),
         })
+    }
+
+    /// When this sink may send next, if that is later than now.
+    pub(super) fn ready_at(&self) -> Option<Instant> {
+        let gate = *self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        (gate > Instant::now()).then_some(gate)
+    }
+
+    /// Pushes the gate out to `until` (never pulls it in).
+    fn close_gate(&self, until: Instant) {
+        let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        *gate = (*gate).max(until);
     }
 
     pub(super) fn mode_name(&self) -> &'static str {
@@ -144,6 +167,9 @@ impl Discord {
         if matches!(self.mode, Mode::Webhook(_)) {
             request.headers_mut().remove(AUTHORIZATION);
         }
+        if matches!(self.mode, Mode::Bot) {
+            self.close_gate(Instant::now() + BOT_GLOBAL_INTERVAL);
+        }
         let response = match self.client.execute(request).await {
             Ok(r) => r,
             Err(e) => return Outcome::retry(describe_reqwest_error(e)),
@@ -153,9 +179,48 @@ impl Discord {
         let headers = response.headers().clone();
         // The status line is the answer; a body that fails to arrive after a
         // 2xx does not undo the post.
-        let body = response.text().await.unwrap_or_default();
-        classify(status, &status_text, &headers, &body)
+        let body = read_capped(response).await;
+        let outcome = classify(status, &status_text, &headers, &body);
+        // A global limit holds every lane of this sink, not just this one.
+        if let Outcome::RateLimited { retry_after } = &outcome
+            && is_global(&headers, &body)
+        {
+            tracing::warn!(retry_after = %humantime::format_duration(*retry_after),
+                "Discord global rate limit: every channel of this sink waits");
+            self.close_gate(Instant::now() + *retry_after);
+        }
+        outcome
     }
+}
+
+/// The answer's body, at most [`MAX_ANSWER_BYTES`] of it (lossy UTF-8).
+async fn read_capped(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER_BYTES {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A 429 that applies to the whole bot or webhook, not one route:
+/// `X-RateLimit-Global`, `X-RateLimit-Scope: global`, or `"global": true`.
+pub(super) fn is_global(headers: &HeaderMap, body: &str) -> bool {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    header("x-ratelimit-global").is_some_and(|v| v == "true")
+        || header("x-ratelimit-scope").is_some_and(|v| v == "global")
+        || serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("global").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false)
 }
 
 /// Maps one Discord answer to an [`Outcome`].

@@ -101,6 +101,16 @@ impl Sink {
         self.redactor.outcome(outcome)
     }
 
+    /// When any lane of this sink may send next, if later than now: after
+    /// a Discord global rate limit, and between a Discord bot's requests
+    /// across channels (50 a second).
+    pub fn ready_at(&self) -> Option<std::time::Instant> {
+        match &self.client {
+            Client::Discord(d) => d.ready_at(),
+            Client::Slack(_) | Client::Stdout => None,
+        }
+    }
+
     /// The least time between two sends on one lane (Slack ~1/s per
     /// channel, Discord webhooks 5 per 2 s).
     pub fn min_interval(&self) -> Duration {

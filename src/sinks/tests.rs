@@ -388,3 +388,24 @@ async fn a_call_that_never_answers_is_a_retry_at_the_timeout() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn discord_global_rate_limits_are_told_from_route_ones() {
+    let mut global = HeaderMap::new();
+    global.insert("x-ratelimit-global", "true".parse().unwrap());
+    assert!(discord::is_global(&global, ""));
+    let mut scope = HeaderMap::new();
+    scope.insert("x-ratelimit-scope", "global".parse().unwrap());
+    assert!(discord::is_global(&scope, ""));
+    assert!(discord::is_global(
+        &HeaderMap::new(),
+        r#"{"message":"slow","retry_after":1.0,"global":true}"#
+    ));
+    let mut user = HeaderMap::new();
+    user.insert("x-ratelimit-scope", "user".parse().unwrap());
+    assert!(!discord::is_global(
+        &user,
+        r#"{"message":"slow","retry_after":1.0,"global":false}"#
+    ));
+    assert!(!discord::is_global(&HeaderMap::new(), "not json"));
+}

@@ -300,6 +300,71 @@ to = ["slack:#quiet"]
     svc.stop().await;
 }
 
+/// A Discord global rate limit holds every channel of the bot, not only
+/// the lane that met it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_global_rate_limit_holds_every_channel_of_the_bot() {
+    let standin = StandIn::start().await;
+    standin.script(
+        Platform::Discord,
+        [Behaviour::Global429 {
+            retry_after_secs: 1,
+        }],
+    );
+    let toml = format!(
+        r##"
+[store]
+path = "{{dir}}/hb.db"
+
+[delivery]
+timeout = "2s"
+
+[sources.github]
+kind = "github"
+secret = "{SECRET}"
+
+[sinks.bot]
+kind = "discord"
+token = "bot-token"
+api_base = "{api}"
+
+[[routes]]
+events = ["issues"]
+to = ["bot:111"]
+
+[[routes]]
+events = ["push"]
+to = ["bot:222"]
+"##,
+        api = standin.discord_api_base(),
+    );
+    let svc = Service::start(&toml).await;
+    let a = svc
+        .post_fixture("github", "github", SECRET, "github/issues.opened.1.json")
+        .await;
+    assert_eq!(a.status, 202);
+    // channel 111 meets the global limit...
+    let first = standin.wait_for(1).await;
+    assert!(first[0].path.contains("/channels/111/"), "{:?}", first[0]);
+    // ...and channel 222, a lane of its own, waits it out too
+    let a = svc
+        .post_fixture("github", "github", SECRET, "github/push.1.json")
+        .await;
+    assert_eq!(a.status, 202);
+    let got = standin.wait_for(3).await;
+    let to_222 = got
+        .iter()
+        .find(|r| r.path.contains("/channels/222/"))
+        .expect("channel 222 posted");
+    let waited = to_222.at.duration_since(first[0].at);
+    assert!(
+        waited >= Duration::from_millis(900),
+        "channel 222 posted {waited:?} after the global 429"
+    );
+    rows_eventually(&svc, Status::Sent, 2, 10, "both sent").await;
+    svc.stop().await;
+}
+
 /// The shipped bridge.toml, as an operator runs it, with Slack and Discord
 /// pointed at the stand-in, which rate-limits and fails at times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

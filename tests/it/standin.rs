@@ -53,6 +53,9 @@ pub enum Behaviour {
     /// 429 with `Retry-After` (Slack API: JSON `ratelimited`; Discord: also
     /// the JSON body's `retry_after`).
     Status429 { retry_after_secs: u64 },
+    /// Discord: a 429 for the whole bot (`X-RateLimit-Global: true`,
+    /// `X-RateLimit-Scope: global`, `"global": true`). Slack: as `Status429`.
+    Global429 { retry_after_secs: u64 },
     /// Slack API: HTTP 200 `{"ok":false,"error":code}`. Slack webhook: the
     /// status Slack uses for that code (404 `channel_not_found`, …) with the
     /// code as plain text. Discord: 400 with the code as message.
@@ -78,6 +81,8 @@ pub struct Received {
     pub content_type: Option<String>,
     /// The body exactly as received.
     pub body: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -252,6 +257,7 @@ impl Endpoint for StandInEndpoint {
             authorization: req.header("authorization").map(str::to_string),
             content_type: req.header("content-type").map(str::to_string),
             body: String::from_utf8_lossy(&body).into_owned(),
+            at: std::time::Instant::now(),
         };
         let kind = if req.method() == poem::http::Method::POST {
             kind_of(&received.path)
@@ -337,12 +343,14 @@ fn slack_api(behaviour: &Behaviour, req: &Received) -> Response {
                 }),
             )
         }
-        Behaviour::Status429 { retry_after_secs } => with_json(
-            Response::builder()
-                .status(StatusCode::TOO_MANY_REQUESTS)
-                .header("Retry-After", retry_after_secs.to_string()),
-            json!({"ok": false, "error": "ratelimited"}),
-        ),
+        Behaviour::Status429 { retry_after_secs } | Behaviour::Global429 { retry_after_secs } => {
+            with_json(
+                Response::builder()
+                    .status(StatusCode::TOO_MANY_REQUESTS)
+                    .header("Retry-After", retry_after_secs.to_string()),
+                json!({"ok": false, "error": "ratelimited"}),
+            )
+        }
         Behaviour::SlackError(code) => with_json(ok, json!({"ok": false, "error": code})),
         Behaviour::Status(code) => text(status(*code), "Slack stand-in error"),
     }
@@ -354,11 +362,13 @@ fn slack_webhook(behaviour: &Behaviour) -> Response {
         | Behaviour::OkBucketEmpty { .. }
         | Behaviour::Slow(_)
         | Behaviour::LostAnswer => text(StatusCode::OK, "ok"),
-        Behaviour::Status429 { retry_after_secs } => Response::builder()
-            .status(StatusCode::TOO_MANY_REQUESTS)
-            .header("Retry-After", retry_after_secs.to_string())
-            .content_type("text/html")
-            .body("rate_limited"),
+        Behaviour::Status429 { retry_after_secs } | Behaviour::Global429 { retry_after_secs } => {
+            Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("Retry-After", retry_after_secs.to_string())
+                .content_type("text/html")
+                .body("rate_limited")
+        }
         Behaviour::SlackError(code) => {
             let code_status = match *code {
                 "channel_not_found" | "no_service" | "no_team" | "team_disabled" => 404,
@@ -398,6 +408,18 @@ fn discord(kind: Kind, behaviour: &Behaviour, req: &Received) -> Response {
                 "message": "You are being rate limited.",
                 "retry_after": *retry_after_secs as f64,
                 "global": false,
+            }),
+        ),
+        Behaviour::Global429 { retry_after_secs } => with_json(
+            Response::builder()
+                .status(StatusCode::TOO_MANY_REQUESTS)
+                .header("Retry-After", retry_after_secs.to_string())
+                .header("X-RateLimit-Global", "true")
+                .header("X-RateLimit-Scope", "global"),
+            json!({
+                "message": "You are being rate limited.",
+                "retry_after": *retry_after_secs as f64,
+                "global": true,
             }),
         ),
         Behaviour::SlackError(code) => discord_error(400, code, 50035),
