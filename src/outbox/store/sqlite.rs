@@ -42,8 +42,14 @@ pub(super) const COMMIT_INTERVAL: Duration = Duration::from_millis(1);
 pub(super) const QUEUE_CAPACITY: usize = 4096;
 /// Dedup keys are kept this long.
 pub(super) const DEDUP_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-/// Old dedup keys are deleted at most this often.
+/// Old dedup keys and sent rows are deleted at most this often...
 pub(super) const PRUNE_INTERVAL_MS: i64 = 60 * 1000;
+/// ...at most this many of each per pass, so a pass never holds the
+/// writer long...
+pub(super) const PRUNE_BATCH: usize = 1000;
+/// ...and, while a pass still finds a full batch, again this soon, so
+/// pruning catches up with any backlog (after downtime, or a busy sink).
+pub(super) const PRUNE_CATCH_UP_MS: i64 = 1000;
 
 /// Unix milliseconds; replaceable in tests.
 pub(super) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -373,7 +379,8 @@ struct Writer {
     receiver: mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
     clock: Clock,
-    last_prune: Option<i64>,
+    /// When pruning last ran, and whether it left a backlog.
+    last_prune: Option<(i64, bool)>,
 }
 
 impl Writer {
@@ -440,12 +447,16 @@ impl Writer {
                 .collect()
         };
 
-        let prune_due = self
-            .last_prune
-            .is_none_or(|at| now - at >= PRUNE_INTERVAL_MS);
-        if prune_due {
-            self.last_prune = Some(now);
-        }
+        // A wall clock stepped back makes a pass due at once rather than
+        // postponing pruning until it catches up again.
+        let prune_due = self.last_prune.is_none_or(|(at, behind)| {
+            let interval = if behind {
+                PRUNE_CATCH_UP_MS
+            } else {
+                PRUNE_INTERVAL_MS
+            };
+            now < at || now - at >= interval
+        });
         // Requests rarely fail, so each first runs straight in the
         // transaction. One that fails may leave part of its writes behind:
         // then the transaction is rolled back and run again with every
@@ -457,7 +468,8 @@ impl Writer {
                 Err(e) => return fail_all(batch_error("cannot begin a store transaction", &e)),
             };
             if prune_due {
-                prune(&mut tx, now);
+                let behind = prune(&mut tx, now);
+                self.last_prune = Some((now, behind));
             }
             let mut results = Vec::with_capacity(batch.len());
             for request in batch {
@@ -498,17 +510,26 @@ impl Writer {
 
 /// Deletes old dedup keys and old sent rows, each in a savepoint: a failed
 /// prune is retried later and never fails the batch.
-fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) {
-    match in_savepoint(tx, |c| prune_dedup(c, now)) {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(keys = n, "pruned old dedup keys"),
-        Err(e) => tracing::warn!(error = %e, "pruning old dedup keys failed"),
+/// True when a full batch went: more may be waiting.
+fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) -> bool {
+    let keys = match in_savepoint(tx, |c| prune_dedup(c, now)) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "pruning old dedup keys failed");
+            0
+        }
+    };
+    let rows = match in_savepoint(tx, |c| prune_sent(c, now)) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "pruning old sent rows failed");
+            0
+        }
+    };
+    if keys + rows > 0 {
+        tracing::debug!(keys, rows, "pruned old dedup keys and sent rows");
     }
-    match in_savepoint(tx, |c| prune_sent(c, now)) {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(rows = n, "pruned old sent rows"),
-        Err(e) => tracing::warn!(error = %e, "pruning old sent rows failed"),
-    }
+    keys >= PRUNE_BATCH || rows >= PRUNE_BATCH
 }
 
 /// Runs `f` in a savepoint: kept if it succeeds, undone if it fails.
@@ -527,12 +548,12 @@ fn in_savepoint<T>(
 /// prune never holds the writer long. Dead rows stay until replayed.
 fn prune_sent(conn: &Connection, now: i64) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare_cached(SQL_PRUNE_SENT)?;
-    Ok(stmt.execute([now - DEDUP_WINDOW_MS])?)
+    Ok(stmt.execute(params![now - DEDUP_WINDOW_MS, PRUNE_BATCH as i64])?)
 }
 
 fn prune_dedup(conn: &Connection, now: i64) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare_cached(SQL_PRUNE_DEDUP)?;
-    Ok(stmt.execute([now - DEDUP_WINDOW_MS])?)
+    Ok(stmt.execute(params![now - DEDUP_WINDOW_MS, PRUNE_BATCH as i64])?)
 }
 
 fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
@@ -677,9 +698,10 @@ pub(super) const SQL_PENDING_LANES: &str = "SELECT DISTINCT sink, channel \
      FROM outbox INDEXED BY outbox_pending_lane WHERE status = 'pending' ORDER BY sink, channel";
 pub(super) const SQL_DEPTH_BY_SINK: &str = "SELECT sink, COUNT(*) \
      FROM outbox INDEXED BY outbox_pending_lane WHERE status = 'pending' GROUP BY sink ORDER BY sink";
-pub(super) const SQL_PRUNE_DEDUP: &str = "DELETE FROM dedup WHERE seen_at <= ?1";
+pub(super) const SQL_PRUNE_DEDUP: &str = "DELETE FROM dedup WHERE (source, delivery_id) IN \
+     (SELECT source, delivery_id FROM dedup WHERE seen_at <= ?1 ORDER BY seen_at LIMIT ?2)";
 pub(super) const SQL_PRUNE_SENT: &str = "DELETE FROM outbox WHERE id IN \
-     (SELECT id FROM outbox WHERE status = 'sent' AND created_at <= ?1 ORDER BY id LIMIT 10000)";
+     (SELECT id FROM outbox WHERE status = 'sent' AND created_at <= ?1 ORDER BY id LIMIT ?2)";
 
 fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let status: String = r.get(8)?;

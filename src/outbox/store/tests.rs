@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 
 use super::checkpoint::Thresholds;
 use super::sqlite::{
-    Clock, DEDUP_WINDOW_MS, MAX_BATCH, QUEUE_CAPACITY, SQL_DEPTH_BY_SINK, SQL_HEAD,
-    SQL_LIST_STATUS, SQL_PENDING_LANES, SQL_PRUNE_DEDUP,
+    Clock, DEDUP_WINDOW_MS, MAX_BATCH, PRUNE_BATCH, PRUNE_CATCH_UP_MS, PRUNE_INTERVAL_MS,
+    QUEUE_CAPACITY, SQL_DEPTH_BY_SINK, SQL_HEAD, SQL_LIST_STATUS, SQL_PENDING_LANES,
+    SQL_PRUNE_DEDUP,
 };
 use super::*;
 
@@ -1103,4 +1104,77 @@ fn a_sqlite_error_is_said_once_in_an_error_chain() {
     let shown = format!("{:#}", anyhow::Error::from(e).context("replay"));
     let said = rusqlite::Error::InvalidQuery.to_string();
     assert_eq!(shown.matches(&said).count(), 1, "{shown}");
+}
+
+#[tokio::test]
+async fn a_backlog_of_old_keys_is_pruned_a_bounded_batch_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let store = SqliteStore::open_at(&db_path(&dir), clock.clock()).unwrap();
+    // A first write: the first prune pass runs (nothing is old yet). Its
+    // key is a little newer than the backlog, so it goes last.
+    clock.set(T0 + 1);
+    stored(store.accept(meta("github", "first"), vec![]).await.unwrap());
+    let backlog = 2 * PRUNE_BATCH + PRUNE_BATCH / 2;
+    let mut raw = Connection::open(db_path(&dir)).unwrap();
+    let tx = raw.transaction().unwrap();
+    for i in 0..backlog {
+        tx.execute(
+            "INSERT INTO dedup (source, delivery_id, seen_at) VALUES ('github', ?1, ?2)",
+            params![format!("old-{i}"), T0],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    let old_keys = |raw: &Connection| -> usize {
+        raw.query_row(
+            "SELECT count(*) FROM dedup WHERE delivery_id LIKE 'old-%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    };
+
+    // Past the window: one pass takes one batch, no more.
+    let mut now = T0 + DEDUP_WINDOW_MS + PRUNE_INTERVAL_MS;
+    clock.set(now);
+    stored(store.accept(meta("github", "a"), vec![]).await.unwrap());
+    assert_eq!(old_keys(&raw), backlog - PRUNE_BATCH);
+    // While a pass finds a full batch, the next one comes soon after.
+    now += PRUNE_CATCH_UP_MS;
+    clock.set(now);
+    stored(store.accept(meta("github", "b"), vec![]).await.unwrap());
+    assert_eq!(old_keys(&raw), backlog - 2 * PRUNE_BATCH);
+    now += PRUNE_CATCH_UP_MS;
+    clock.set(now);
+    stored(store.accept(meta("github", "c"), vec![]).await.unwrap());
+    assert_eq!(old_keys(&raw), 0);
+
+    // Caught up: the next pass waits the whole interval again...
+    insert_key(&mut raw, "late", T0);
+    now += PRUNE_CATCH_UP_MS;
+    clock.set(now);
+    stored(store.accept(meta("github", "d"), vec![]).await.unwrap());
+    assert_eq!(late_keys(&raw), 1);
+    // ...unless the wall clock was stepped back: then it runs at once.
+    clock.set(now - 10_000);
+    stored(store.accept(meta("github", "e"), vec![]).await.unwrap());
+    assert_eq!(late_keys(&raw), 0);
+}
+
+fn insert_key(raw: &mut Connection, id: &str, at: i64) {
+    raw.execute(
+        "INSERT INTO dedup (source, delivery_id, seen_at) VALUES ('github', ?1, ?2)",
+        params![id, at],
+    )
+    .unwrap();
+}
+
+fn late_keys(raw: &Connection) -> usize {
+    raw.query_row(
+        "SELECT count(*) FROM dedup WHERE delivery_id = 'late'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as usize
 }
