@@ -360,7 +360,12 @@ fn render(
     let mut event = sources::parse(source, &delivery)
         .map_err(|r| anyhow::anyhow!("{}: {r}", payload.display()))?;
     let raw = std::mem::take(&mut event.payload);
-    let prepared = pipeline.prepare(&event, raw);
+    // As in `serve`: a ping is answered, never posted.
+    let prepared = if crate::pipeline::is_ping(&event) {
+        Vec::new()
+    } else {
+        pipeline.prepare(&event, raw)
+    };
     let mut out = std::io::stdout().lock();
     if json {
         let arr: Vec<serde_json::Value> = prepared

@@ -44,7 +44,8 @@ fn format_problems(p: &[TemplateProblem]) -> String {
         .join("\n")
 }
 
-/// A forge testing the hook: verified and answered, never routed.
+/// A forge testing the hook: the service verifies and answers it, and
+/// never routes it (`render` says so too).
 pub fn is_ping(event: &Event) -> bool {
     event.kind == "ping"
 }
@@ -97,11 +98,7 @@ impl Pipeline {
     /// Routes `event` and renders one message per destination. `payload` is
     /// the event's raw payload, handed over so the template context takes
     /// it without a copy (`std::mem::take(&mut event.payload)`).
-    /// A `ping` (a forge testing the hook) is answered, never posted.
     pub fn prepare(&self, event: &Event, payload: serde_json::Value) -> Vec<Prepared> {
-        if is_ping(event) {
-            return Vec::new();
-        }
         let destinations = routing::route(&self.config, event);
         if destinations.is_empty() {
             return Vec::new();

@@ -266,12 +266,13 @@ pub(super) fn parse(
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| cx.line(s.start));
+        let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
         ConfigError::invalid(
             &cx.file,
             line,
-            "",
+            key,
             e.message().trim().to_string(),
-            "see the annotated bridge.toml in the README for every key",
+            "README.md (bridge.toml) lists every key, its values and its default",
         )
     })?;
 
@@ -677,6 +678,41 @@ pub(super) fn parse(
         disabled_sinks,
         routes,
     })
+}
+
+/// The dotted key at byte `offset` of a TOML document, for an error the
+/// parser reports by position only: `sinks.team-slack.token`,
+/// `routes[1].events`, or the table (`sources.gh`) when the position is its
+/// header or the key cannot be told.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let mut routes = 0usize;
+    let mut table = String::new();
+    for l in text[..line_start].lines().map(str::trim) {
+        if l == "[[routes]]" {
+            routes += 1;
+            table = format!("routes[{}]", routes - 1);
+        } else if let Some(name) = l.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            table = name.trim().to_string();
+        }
+    }
+    if line == "[[routes]]" {
+        return format!("routes[{routes}]");
+    }
+    if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+        return name.trim_start_matches('[').trim().to_string();
+    }
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"'))
+        .filter(|k| !k.is_empty() && !k.starts_with('#'));
+    match (table.is_empty(), key) {
+        (true, Some(k)) => k.to_string(),
+        (false, Some(k)) => format!("{table}.{k}"),
+        (_, None) => table,
+    }
 }
 
 /// True when `raw` is exactly `${NAME:-}`: a value the operator may leave

@@ -219,3 +219,23 @@ fn credentials_empty_without_opting_out_are_errors() {
     assert!(c.sinks.contains_key("team-slack"));
     assert!(c.disabled_sinks.is_empty());
 }
+
+#[test]
+fn parse_errors_name_the_key() {
+    let e = err(&GOOD.replace("timeout = \"3s\"", "timeout = \"3s\"\nmax_age = 5"));
+    assert!(e.contains("`delivery.max_age`"), "{e}");
+    let e = err(&GOOD.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nmax_body_bytes = \"big\"",
+    ));
+    assert!(e.contains("bridge.toml:4: `server.max_body_bytes`"), "{e}");
+    // a missing field: the table it is missing from
+    let e = err(&GOOD.replace("kind = \"stdout\"\n", ""));
+    assert!(e.contains("`sinks.console`") && e.contains("kind"), "{e}");
+    // the second route
+    let e = err(&format!(
+        "{GOOD}\n[[routes]]\nevents = \"push\"\nto = [\"console\"]\n"
+    ));
+    assert!(e.contains("`routes[1].events`"), "{e}");
+    assert!(e.contains("README.md"), "{e}");
+}
