@@ -2,6 +2,8 @@
 //! Discord markdown, plain text), URL sanitising for links, and cutting text
 //! at character (and, where cheap, grapheme) boundaries.
 
+use std::borrow::Cow;
+
 use super::Platform;
 
 /// Zero-width space: placed after `@` so `@everyone` / `@here` cannot ping.
@@ -24,8 +26,22 @@ fn dropped(c: char) -> bool {
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// True when `rest` (the text right after an `@`) starts with a mass-mention
-/// word for `platform`.
+/// `s` without the characters `drop` picks; borrowed when there are none.
+///
+/// The escape functions remove these *before* they look at anything: every
+/// look-ahead (the word after an `@`, a URL start, the `.` after a list
+/// number) must see the text as it will be shown, or `@\u{202E}here` would
+/// pass the mention guard as `@` + `\u{202E}here` and come out as `@here`.
+fn without(s: &str, drop: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if s.chars().any(&drop) {
+        Cow::Owned(s.chars().filter(|&c| !drop(c)).collect())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// True when `rest` (the text right after an `@`, dropped characters
+/// already removed) starts with a mass-mention word for `platform`.
 fn mass_mention(platform: Platform, rest: &str) -> bool {
     let words: &[&str] = match platform {
         Platform::Slack => &["everyone", "here", "channel"],
@@ -42,6 +58,7 @@ fn mass_mention(platform: Platform, rest: &str) -> bool {
 /// `<url|text>` in payload text are shown, not obeyed), and `@channel`,
 /// `@here`, `@everyone` get a zero-width space after the `@`.
 pub(crate) fn slack(s: &str) -> String {
+    let s = &*without(s, dropped);
     let mut out = String::with_capacity(s.len() + s.len() / 8);
     for (i, c) in s.char_indices() {
         match c {
@@ -55,7 +72,6 @@ pub(crate) fn slack(s: &str) -> String {
                     out.push(ZWSP);
                 }
             }
-            c if dropped(c) => {}
             c => out.push(c),
         }
     }
@@ -67,6 +83,7 @@ pub(crate) fn slack(s: &str) -> String {
 /// with a zero-width space, and leaves bare `http(s)://` URLs untouched (an
 /// escape inside a URL would become part of the link).
 pub(crate) fn discord(s: &str) -> String {
+    let s = &*without(s, dropped);
     let mut out = String::with_capacity(s.len() + s.len() / 4);
     let mut line_start = true;
     let mut in_url = false;
@@ -77,9 +94,6 @@ pub(crate) fn discord(s: &str) -> String {
             out.push(' ');
             prev = Some(' ');
             in_url = false;
-            continue;
-        }
-        if dropped(c) {
             continue;
         }
         if in_url && (c.is_whitespace() || c == '<') {
@@ -175,6 +189,8 @@ pub(crate) fn plain(s: &str) -> String {
 /// `ˋ`), no newline breaks it, mass mentions are inert, and Slack still gets
 /// its three entities.
 pub(crate) fn code_text(platform: Platform, s: &str) -> String {
+    // `\r` is kept for the match below, which makes it a space.
+    let s = &*without(s, |c| dropped(c) && c != '\r');
     let mut out = String::with_capacity(s.len() + 8);
     for (i, c) in s.char_indices() {
         match c {
@@ -195,7 +211,6 @@ pub(crate) fn code_text(platform: Platform, s: &str) -> String {
                     out.push(ZWSP);
                 }
             }
-            c if dropped(c) => {}
             c => out.push(c),
         }
     }

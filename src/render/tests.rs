@@ -329,6 +329,113 @@ fn escape_functions() {
     assert_eq!(escape::plain("a\u{0}b\tc\n"), "ab c\n");
 }
 
+/// Characters every platform drops from payload text: bidi embeddings,
+/// overrides and isolates, C0 and C1 controls (`\r` too, outside code spans).
+const DROPPED_CHARS: &[char] = &[
+    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{0}', '\u{7}', '\u{8}', '\u{1B}', '\r', '\u{7F}', '\u{85}', '\u{9F}',
+];
+
+/// The mass-mention words `platform` obeys after an `@`.
+fn mention_words(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        Platform::Slack => &["everyone", "here", "channel"],
+        Platform::Discord => &["everyone", "here"],
+        Platform::Plain => &[],
+    }
+}
+
+/// An `@` directly followed by a word that pings everyone on `platform`.
+fn bare_mass_mention(platform: Platform, text: &str) -> Option<String> {
+    text.match_indices('@').find_map(|(i, _)| {
+        let rest = &text[i + 1..];
+        mention_words(platform)
+            .iter()
+            .find(|w| {
+                rest.get(..w.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(w))
+            })
+            .map(|w| format!("@{w}"))
+    })
+}
+
+/// Texts with a mass mention split by `d` (and `e`): between the `@` and
+/// the word, inside the word, several at once, at a line start and mid-line.
+fn split_mentions(d: char, e: char) -> Vec<String> {
+    vec![
+        format!("@{d}here"),
+        format!("@{d}everyone"),
+        format!("@{d}channel"),
+        format!("hi @{d}{e}EVERYONE now"),
+        format!("@{d}{d}{e}here"),
+        format!("@e{d}very{e}one"),
+        format!("@{d}h{e}e{d}r{e}e"),
+        format!("x\n@{d}c{e}hannel!"),
+        format!("{d}@{d}here"),
+        format!("@{d}@{e}here"),
+    ]
+}
+
+#[test]
+fn dropped_characters_cannot_hide_a_mass_mention() {
+    for &d in DROPPED_CHARS {
+        for &e in DROPPED_CHARS {
+            for text in split_mentions(d, e) {
+                let clean: String = text
+                    .chars()
+                    .filter(|c| !DROPPED_CHARS.contains(c))
+                    .collect();
+                for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
+                    let out = escape::escape(p, &text);
+                    assert_eq!(
+                        bare_mass_mention(p, &out),
+                        None,
+                        "{p:?} {text:?} -> {out:?}"
+                    );
+                    // What comes out is what the same text without the
+                    // dropped characters gives: guarded exactly as well.
+                    assert_eq!(out, escape::escape(p, &clean), "{p:?} {text:?}");
+                    let code = escape::code_text(p, &text);
+                    assert_eq!(
+                        bare_mass_mention(p, &code),
+                        None,
+                        "{p:?} {text:?} -> {code:?}"
+                    );
+                    if d != '\r' && e != '\r' {
+                        assert_eq!(code, escape::code_text(p, &clean), "{p:?} {text:?}");
+                    }
+                }
+            }
+        }
+    }
+    // The guard itself, spelled out.
+    assert_eq!(escape::slack("@\u{202E}here"), "@\u{200B}here");
+    assert_eq!(escape::slack("@\u{7}channel"), "@\u{200B}channel");
+    assert_eq!(escape::discord("@\u{7}everyone"), "@\u{200B}everyone");
+    assert_eq!(
+        escape::discord("@ev\u{2066}ery\u{1B}one"),
+        "@\u{200B}everyone"
+    );
+    assert_eq!(
+        escape::code_text(Platform::Discord, "@\u{202E}here"),
+        "@\u{200B}here"
+    );
+    // Plain text (stdout) pings nobody: it has no guard to bypass.
+    assert_eq!(escape::plain("@\u{202E}here"), "@here");
+}
+
+#[test]
+fn dropped_characters_cannot_hide_discord_markdown() {
+    // An ordered-list marker split by a dropped character is still escaped.
+    assert_eq!(escape::discord("1\u{7}. item"), "1\\. item");
+    assert_eq!(escape::discord("12\u{202E}3. item"), "123\\. item");
+    // A URL split by one is still a URL: no escapes inside the link.
+    assert_eq!(
+        escape::discord("see h\u{7}ttps://x.org/a_b"),
+        "see https://x.org/a_b"
+    );
+}
+
 // ---------------------------------------------------------------- helpers
 
 #[test]
