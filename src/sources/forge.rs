@@ -95,50 +95,111 @@ pub(super) fn verify(source: &SourceConfig, d: &Delivery<'_>) -> Result<(), Reje
     }
 }
 
+/// Events Gitea and Forgejo send under GitHub's own name.
+const SAME_AS_GITHUB: &[&str] = &[
+    "create",
+    "delete",
+    "fork",
+    "push",
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+    "release",
+    "repository",
+    "package",
+    "status",
+    "workflow_run",
+    "workflow_job",
+    "workflow_dispatch",
+    "merge_group",
+];
+
+/// Gitea's and Forgejo's internal event names (what the `-Type` header
+/// carries, and what old versions sent as the event itself; see Gitea's
+/// `modules/webhook/type.go`), each with the GitHub event it is. `None`
+/// for a name these forges are not known to send.
+fn gitea_event(name: &str) -> Option<&str> {
+    let github = match name {
+        "issue_assign" | "issue_label" | "issue_milestone" => "issues",
+        "pull_request_assign"
+        | "pull_request_label"
+        | "pull_request_milestone"
+        | "pull_request_sync"
+        | "pull_request_review_request" => "pull_request",
+        // A comment on a pull request's conversation: GitHub's is an issue comment.
+        "pull_request_comment" => "issue_comment",
+        // A review, by verdict; `pull_request_approved` / `_rejected` are
+        // what Gitea sends as the coarse event header for the first two.
+        "pull_request_review_approved"
+        | "pull_request_review_rejected"
+        | "pull_request_review_comment"
+        | "pull_request_approved"
+        | "pull_request_rejected" => "pull_request_review",
+        // GitHub calls its wiki event `gollum`.
+        "wiki" => "gollum",
+        // Forgejo's own, with no GitHub counterpart: kept as they are.
+        "schedule" | "action_run_failure" | "action_run_recover" | "action_run_success" => name,
+        _ if SAME_AS_GITHUB.contains(&name) => name,
+        _ => return None,
+    };
+    Some(github)
+}
+
+/// Which of a delivery's event names to read: `-Type` (Gitea, Forgejo) when
+/// present, as it tells apart what the coarse event header groups (a label
+/// change from an issue edit, a review verdict, a review request).
+///
+/// A `-Type` value [`gitea_event`] does not know yet gives way to the coarse
+/// header when that is one of GitHub's event names: Gitea groups its finer
+/// types under those (as it did `pull_request_review_request` under
+/// `pull_request`), so a new type still reaches the routes of its family.
+/// A coarse value of Gitea's own (`pull_request_comment`, which Gitea sends
+/// for a *review* comment, or empty, for types older versions do not group)
+/// would mislead or say nothing: the `-Type` value is kept then.
+fn pick_event<'a>(event_type: Option<&'a str>, event: Option<&'a str>) -> Option<&'a str> {
+    match (event_type, event) {
+        (Some(t), Some(e)) if gitea_event(t).is_none() && SAME_AS_GITHUB.contains(&e) => Some(e),
+        (Some(t), _) => Some(t),
+        (None, e) => e,
+    }
+}
+
 /// Maps a forge's event name (and the payload's action) onto GitHub's.
 /// Returns (event, action).
 fn github_names(kind: SourceKind, event: &str, action: Option<&str>) -> (String, Option<String>) {
-    let event = match kind {
-        SourceKind::Github => event,
-        // Gitea/Gogs internal names, sent as the event by older versions and
-        // as the `-Type` header by newer ones.
-        _ => match event {
-            "issue_assign" | "issue_label" | "issue_milestone" => "issues",
-            "pull_request_assign"
-            | "pull_request_label"
-            | "pull_request_milestone"
-            | "pull_request_sync" => "pull_request",
-            "pull_request_comment" => "issue_comment",
-            "pull_request_review_approved"
-            | "pull_request_review_rejected"
-            | "pull_request_review_comment"
-            | "pull_request_rejected"
-            | "pull_request_approved" => "pull_request_review",
-            other => other,
-        },
-    };
-    let action = action.map(|a| match a {
-        "synchronized" => "synchronize".to_string(),
-        other => other.to_string(),
+    if kind == SourceKind::Github {
+        return (event.to_string(), action.map(str::to_string));
+    }
+    // Gogs and DagsHub send a subset of Gitea's names.
+    let event = gitea_event(event).unwrap_or(event);
+    let action = action.map(|a| match (event, a) {
+        (_, "synchronized") => "synchronize".to_string(),
+        // Gitea's one action for every review; GitHub's is `submitted`
+        // (the verdict stays in `review.type` / `review.state`).
+        ("pull_request_review", "reviewed") => "submitted".to_string(),
+        (_, other) => other.to_string(),
     });
     (event.to_string(), action)
+}
+
+/// The first of `names` present with a non-empty value.
+fn named<'a>(d: &'a Delivery<'_>, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter_map(|n| d.header(n))
+        .find(|v| !v.is_empty())
 }
 
 pub(super) fn parse(kind: SourceKind, d: &Delivery<'_>) -> Result<Event, Rejection> {
     let h = headers(kind);
     let payload = decode_body(d, true)?;
-    // The most specific name wins: Gitea's `-Type` header carries the
-    // internal name (`issue_assign`) that the coarse event header hides.
-    let raw_event = d
-        .first_header(h.event_type)
-        .or_else(|| d.first_header(h.event))
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| {
-            Rejection::BadRequest(format!(
-                "missing {} header: cannot tell which event this is",
-                h.event.first().copied().unwrap_or("event")
-            ))
-        })?;
+    let raw_event = pick_event(named(d, h.event_type), named(d, h.event)).ok_or_else(|| {
+        Rejection::BadRequest(format!(
+            "missing {} header: cannot tell which event this is",
+            h.event.first().copied().unwrap_or("event")
+        ))
+    })?;
     let action = str_at(&payload, &["action"]);
     let (event_name, action) = github_names(kind, raw_event, action);
 
