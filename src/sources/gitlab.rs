@@ -94,7 +94,12 @@ pub(super) fn parse(d: &Delivery<'_>) -> Result<Event, Rejection> {
             "push".to_string()
         }
         "merge_request" => {
-            let action = github_action(str_at(attrs, &["action"]).unwrap_or("update"));
+            let action = match str_at(attrs, &["action"]).unwrap_or("update") {
+                // GitLab sets `oldrev` only on an update that pushed
+                // commits: GitHub's `synchronize`, not an edit.
+                "update" if attrs.get("oldrev").is_some_and(|v| !v.is_null()) => "synchronize",
+                other => github_action(other),
+            };
             fill_item(&mut ev, attrs);
             let base = first_str(attrs, &[&["target_branch"]]);
             ev.branch = Some(base.clone()).filter(|b| !b.is_empty());

@@ -230,6 +230,28 @@ fn gitlab_token_and_merge_request() {
 }
 
 #[test]
+fn gitlab_merge_request_updates_with_new_commits_are_synchronize() {
+    let src = source(SourceKind::Gitlab, "tok");
+    let h = headers(&[("x-gitlab-token", "tok")]);
+    let update = |extra: &str| {
+        format!(
+            r#"{{"object_kind":"merge_request","user":{{"username":"ann"}},
+            "project":{{"path_with_namespace":"grp/app","web_url":"https://gitlab.example/grp/app"}},
+            "object_attributes":{{"iid":7,"title":"Fix","action":"update",{extra}"target_branch":"main","source_branch":"fix"}}}}"#
+        )
+    };
+    let pushed = update(r#""oldrev":"0123456789abcdef0123456789abcdef01234567","#);
+    let ev = receive_body(&src, &h, pushed.as_bytes()).unwrap();
+    assert_eq!(ev.kind, "pull_request.synchronize");
+    let edited = update("");
+    let ev = receive_body(&src, &h, edited.as_bytes()).unwrap();
+    assert_eq!(ev.kind, "pull_request.edited");
+    let null_oldrev = update(r#""oldrev":null,"#);
+    let ev = receive_body(&src, &h, null_oldrev.as_bytes()).unwrap();
+    assert_eq!(ev.kind, "pull_request.edited");
+}
+
+#[test]
 fn github_form_encoded_body() {
     let json = fixture("github/issues.opened.1.json");
     let body: String = form_urlencoded::Serializer::new(String::new())
