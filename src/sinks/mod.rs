@@ -94,7 +94,9 @@ impl Sink {
     /// timeout.
     pub async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
         let outcome = match &self.client {
-            Client::Stdout => stdout::print(&self.name, channel, message),
+            Client::Stdout => {
+                bounded(self.timeout, stdout::print(&self.name, channel, message)).await
+            }
             Client::Slack(s) => bounded(self.timeout, s.send(channel, message)).await,
             Client::Discord(d) => bounded(self.timeout, d.send(channel, message)).await,
         };

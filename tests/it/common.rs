@@ -178,12 +178,24 @@ pub struct Proc {
     pub addr: String,
     stdout: std::sync::Arc<std::sync::Mutex<String>>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Held open and never read, for [`Proc::serve_stdout_unread`].
+    _unread: Option<std::process::ChildStdout>,
 }
 
 impl Proc {
     /// Runs `hookbridge serve --config <config> --listen 127.0.0.1:0 <args>`
     /// and waits for it to listen.
     pub fn serve(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        Proc::start(config, args, env, true)
+    }
+
+    /// As [`Proc::serve`], with a stdout pipe nobody reads: once its buffer
+    /// is full, every write to stdout blocks.
+    pub fn serve_stdout_unread(config: &Path, env: &[(&str, &str)]) -> Proc {
+        Proc::start(config, &[], env, false)
+    }
+
+    fn start(config: &Path, args: &[&str], env: &[(&str, &str)], read_stdout: bool) -> Proc {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookbridge"));
@@ -203,14 +215,19 @@ impl Proc {
         let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
-        let sink = stdout.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let mut unread = None;
+        if read_stdout {
+            let sink = stdout.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    let mut s = sink.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        } else {
+            unread = Some(out);
+        }
         let err = child.stderr.take().unwrap();
         let sink = stderr.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -239,6 +256,7 @@ impl Proc {
             addr: format!("http://{addr}"),
             stdout,
             stderr,
+            _unread: unread,
         }
     }
 

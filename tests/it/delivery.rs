@@ -300,6 +300,58 @@ to = ["slack:#quiet"]
     svc.stop().await;
 }
 
+/// A stdout nobody reads (a full pipe) holds the stdout sink only: the
+/// service goes on answering, and the messages wait in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stdout_does_not_stall_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"hb.db\"\n[delivery]\ntimeout = \"1s\"\n\
+             [sources.github]\nkind = \"github\"\nsecret = \"{SECRET}\"\n\
+             [sinks.one]\nkind = \"stdout\"\n[sinks.two]\nkind = \"stdout\"\n\
+             [[routes]]\nto = [\"one\", \"two\"]\n"
+        ),
+    )
+    .unwrap();
+    let proc = Proc::serve_stdout_unread(&config, &[]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // Far more than a pipe's 64 KiB: two messages of ~100 bytes per delivery.
+    let answered = |n: usize| {
+        let proc = &proc;
+        async move {
+            let (h, b) = numbered_issue(SECRET, n);
+            tokio::time::timeout(Duration::from_secs(10), proc.post("github", &h, b))
+                .await
+                .unwrap_or_else(|_| panic!("delivery {n}: no answer while stdout is stalled"))
+                .status
+        }
+    };
+    for n in 0..1000 {
+        assert_eq!(answered(n).await, 202, "delivery {n}");
+    }
+    eventually(20, "stdout lanes backed up", || async {
+        proc.stderr().contains("stdout is not keeping up")
+            || proc.stderr().contains("no answer within")
+    })
+    .await;
+    // Still answering: health, metrics and new deliveries.
+    for _ in 0..5 {
+        let r = client
+            .get(format!("{}/healthz", proc.addr))
+            .send()
+            .await
+            .expect("healthz answers while stdout is stalled");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    assert_eq!(answered(100_000).await, 202);
+}
+
 /// A Discord global rate limit holds every channel of the bot, not only
 /// the lane that met it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
