@@ -2,8 +2,8 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::Secret;
 
@@ -42,12 +42,18 @@ fn verify<M: Mac + KeyInit>(secret: &Secret, body: &[u8], expected: &[u8]) -> bo
 }
 
 /// True when `token` equals any of `secrets`, compared in constant time.
+/// The SHA-256 digests are compared, not the bytes themselves: `ct_eq` on
+/// slices of different lengths returns at once, which would tell a caller
+/// how long the secret is.
 pub fn token_matches(secrets: &[Secret], token: &[u8]) -> bool {
-    let mut matched = false;
+    let token = Sha256::digest(token);
+    let mut matched = Choice::from(0);
     for secret in secrets {
-        matched |= bool::from(secret.expose().as_bytes().ct_eq(token));
+        let secret = Sha256::digest(secret.expose().as_bytes());
+        // no early exit: every secret is compared, whichever matches
+        matched |= secret.as_slice().ct_eq(token.as_slice());
     }
-    matched
+    matched.into()
 }
 
 /// Hex HMAC-SHA256 of `body`: for tests and for signing examples.
@@ -110,5 +116,34 @@ mod tests {
         assert!(token_matches(&secrets, b"old"));
         assert!(!token_matches(&secrets, b"ol"));
         assert!(!token_matches(&secrets, b""));
+    }
+
+    #[test]
+    fn tokens_match_only_exactly() {
+        let one = [Secret::new("gitlab-token-1234")];
+        assert!(token_matches(&one, b"gitlab-token-1234"));
+        // same length, one byte off
+        assert!(!token_matches(&one, b"gitlab-token-1235"));
+        // shorter, longer, a prefix, empty
+        assert!(!token_matches(&one, b"gitlab-token-123"));
+        assert!(!token_matches(&one, b"gitlab-token-12345"));
+        assert!(!token_matches(&one, b"gitlab"));
+        assert!(!token_matches(&one, b""));
+        // any of several secrets, of different lengths
+        let several = [
+            Secret::new("a"),
+            Secret::new("longer-secret"),
+            Secret::new("mid-one"),
+        ];
+        for s in ["a", "longer-secret", "mid-one"] {
+            assert!(token_matches(&several, s.as_bytes()), "{s}");
+        }
+        for s in ["b", "longer-secreT", "mid-on", "amid-one", ""] {
+            assert!(!token_matches(&several, s.as_bytes()), "{s}");
+        }
+        assert!(!token_matches(&[], b"a"));
+        // an empty secret matches only an empty token
+        assert!(token_matches(&[Secret::new("")], b""));
+        assert!(!token_matches(&[Secret::new("")], b"x"));
     }
 }

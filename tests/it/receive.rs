@@ -2,7 +2,17 @@
 //! every refusal with its status.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
+use hookbridge::outbox::{
+    Accepted, DeliveryMeta, Lane, NewMessage, Outbox, Row, RowId, SinkMap, Status, Store,
+    StoreError,
+};
+use hookbridge::pipeline::Pipeline;
+use hookbridge::server::{AppState, app};
+use poem::listener::{Acceptor, Listener, TcpListener};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -47,6 +57,7 @@ fn expected_kind(rel: &str) -> String {
         "pull_request_milestone.milestoned" => "pull_request.milestoned",
         "pull_request_comment.created" => "issue_comment.created",
         "pull_request.synchronized" => "pull_request.synchronize",
+        "pull_request_review.reviewed" => "pull_request_review.submitted",
         other => other,
     };
     if mapped == "pull_request.closed" {
@@ -451,57 +462,363 @@ async fn random_requests_never_break_the_handler() {
     svc.stop().await;
 }
 
+/// A chunked upload of `sent` bytes that is never finished: its socket's
+/// read half, and the task writing it (which keeps the write half open).
+async fn unfinished_upload(
+    addr: &str,
+    sent: usize,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::task::JoinHandle<tokio::net::tcp::OwnedWriteHalf>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        let _ = wr.write_all(head.as_bytes()).await;
+        let mut chunk = b"400\r\n".to_vec();
+        chunk.extend_from_slice(&[b' '; 1024]);
+        chunk.extend_from_slice(b"\r\n");
+        for _ in 0..sent / 1024 {
+            // refused uploads are not read to the end: ignore write errors
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        wr
+    });
+    (rd, writer)
+}
+
+/// Reads an answer from a read half until the server closes, at most 10 s.
+async fn answer_on(rd: &mut tokio::net::tcp::OwnedReadHalf) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), rd.read_to_end(&mut out))
+        .await
+        .expect("no answer within 10s")
+        .ok();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_in_flight_are_bounded() {
-    // 100 MiB per body: the 256 MiB budget holds two unfinished uploads
-    // its own source name, so its counter in the process-wide metrics is its own
-    let cfg = config(100 << 20) + "[sources.budget]\nkind = \"github\"\nsecret = \"x\"\n";
-    let svc = Service::start(&cfg).await;
+    // a 1 MiB budget, and bodies of up to 4 MiB
+    let toml =
+        "[server]\nmax_body_bytes = 4194304\n[sources.github]\nkind = \"github\"\nsecret = \"k\"\n";
+    let store = Arc::new(CountingStore {
+        writable: true,
+        checks: AtomicUsize::new(0),
+    });
+    let served = Served::start(toml, store, |s| s.with_body_budget(1 << 20)).await;
+    // Two uploads that have each sent 768 KiB do not both fit: whichever
+    // outgrows the budget first is turned away mid-read instead of growing
+    // memory.
+    let (mut a, a_writer) = unfinished_upload(&served.addr, 768 << 10).await;
+    let (mut b, b_writer) = unfinished_upload(&served.addr, 768 << 10).await;
+    let (refused, mut other, other_writer) = tokio::select! {
+        r = answer_on(&mut a) => (r, b, b_writer),
+        r = answer_on(&mut b) => (r, a, a_writer),
+    };
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("in flight"), "{refused}");
+    // The other ends short (or, had it outgrown the budget in the same
+    // instant, was refused too): once it is answered its share is back...
+    let wr = other_writer.await.unwrap();
+    drop(wr);
+    let r = answer_on(&mut other).await;
+    assert!(
+        r.starts_with("HTTP/1.1 400") || r.starts_with("HTTP/1.1 503"),
+        "{r}"
+    );
+    // ...so the whole budget, and more (it is capped at the budget), takes
+    // a 1.5 MiB body, which is then verified (and refused: it is unsigned).
+    let body = vec![b' '; 1536 << 10];
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/hooks/github", served.addr))
+        .header("X-GitHub-Event", "push")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_gets_408_after_the_deadline() {
+    let toml = "[sources.github]\nkind = \"github\"\nsecret = \"k\"\n";
+    let store = Arc::new(CountingStore {
+        writable: true,
+        checks: AtomicUsize::new(0),
+    });
+    let served = Served::start(toml, store, |s| {
+        s.with_body_read_timeout(std::time::Duration::from_millis(300))
+    })
+    .await;
+    let (mut s, answer) = stalled_upload(&served.addr, 25 << 20).await;
+    assert!(answer.starts_with("HTTP/1.1 100"), "{answer}");
+    // the answer comes without anything more being sent
+    let r = read_rest(&mut s).await;
+    assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+    assert!(r.contains("body not received within 300ms"), "{r}");
+    served.stop().await;
+}
+
+/// `config` plus a stdout sink every delivery is routed to, so a verified
+/// delivery is stored and answered 202.
+fn routed_config(max_body: usize) -> String {
+    config(max_body) + "[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n"
+}
+
+/// Reads an HTTP head (up to the blank line) from `s`, at most 10 s.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = async {
+        while !out.ends_with(b"\r\n\r\n") {
+            match s.read(&mut byte).await {
+                Ok(1) => out.push(byte[0]),
+                _ => break,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("no answer within 10s");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads whatever the server sends until it closes, at most 10 s.
+async fn read_rest(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the server neither answered nor closed within 10s")
+        .ok();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An upload that declares `declared` bytes with `Expect: 100-continue`,
+/// waits for the handler to start reading (the server's `100 Continue`),
+/// sends 10 bytes, and then stalls. Returns the socket and the first
+/// answer's head: `100 Continue`, or a refusal.
+async fn stalled_upload(addr: &str, declared: usize) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\nExpect: 100-continue\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut s).await;
+    if answer.starts_with("HTTP/1.1 100") {
+        s.write_all(b"{\"ref\": \"r").await.unwrap();
+    }
+    (s, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_do_not_starve_real_deliveries() {
+    let svc = Service::start(&routed_config(25 << 20)).await;
+    let addr = svc.base.trim_start_matches("http://").to_string();
+    // What an attacker declares, largest first, so that a budget reserved
+    // from Content-Length up front (256 MiB in KiB units, Content-Length / 1024
+    // + 1 each) is used up to the last KiB: 10 x 25 MiB, then 5 x 1 MiB,
+    // 30 x 32 KiB and 19 x 1000 bytes; one more of each size to be sure.
+    let mut declared = vec![25 << 20; 11];
+    declared.extend([1 << 20; 6]);
+    declared.extend([32 << 10; 31]);
+    declared.extend([1000; 20]);
+    let mut stalled = Vec::new();
+    for n in declared {
+        stalled.push(stalled_upload(&addr, n).await);
+    }
+    // Each holds about what it sent, so a real delivery still gets in.
+    let (h, body) = numbered_issue(SECRET, 1);
+    let a = svc.post("github", &h, body).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    for (_, answer) in &stalled {
+        assert!(answer.starts_with("HTTP/1.1 100"), "{answer}");
+    }
+    drop(stalled);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cap_above_the_budget_still_takes_deliveries() {
+    // Legal, and larger than the 256 MiB held for all bodies in flight.
+    let svc = Service::start(&routed_config(512 << 20)).await;
     let base = svc.base.clone();
     tokio::task::spawn_blocking(move || {
-        let addr = base.trim_start_matches("http://").to_string();
-        let head = "POST /hooks/budget HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n";
-        // two uploads that never finish hold their reservations...
-        let mut held = Vec::new();
-        for _ in 0..2 {
-            let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            s.write_all(head.as_bytes()).unwrap();
-            s.write_all(&[b' '; 1024]).unwrap();
-            held.push(s);
+        // chunked: no Content-Length to size a reservation from
+        let (h, body) = numbered_issue(SECRET, 2);
+        let mut head = String::from("POST /hooks/github HTTP/1.1\r\nHost: x\r\n");
+        for (k, v) in h {
+            head.push_str(&format!("{k}: {v}\r\n"));
         }
-        // (wait until both are in the handler: /metrics counts them)
-        let mut inside = false;
-        for _ in 0..500 {
-            let m = raw_request(&addr_url(&addr), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"");
-            if m.contains("hookbridge_deliveries_received_total{source=\"budget\"} 2") {
-                inside = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(inside, "the two uploads never reached the handler");
-        // ...so a third is turned away at once instead of growing memory
-        let r = raw_request(&addr_url(&addr), "POST /hooks/budget HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", b"2\r\n{}\r\n0\r\n\r\n");
-        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
-        assert!(r.contains("in flight"), "{r}");
-        // once they go away, the budget is back
-        drop(held);
-        let mut ok = false;
-        for _ in 0..200 {
-            let r = raw_request(&addr_url(&addr), "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", b"{}");
-            if r.starts_with("HTTP/1.1 401") {
-                ok = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(ok, "budget never came back");
+        head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
+        chunked.extend_from_slice(&body);
+        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+        let r = raw_request(&base, &head, &chunked);
+        assert!(r.starts_with("HTTP/1.1 202"), "{r}");
     })
     .await
     .unwrap();
     svc.stop().await;
 }
 
-fn addr_url(addr: &str) -> String {
-    format!("http://{addr}")
+/// A store that takes nothing and counts its write checks; they fail when
+/// `writable` is false.
+struct CountingStore {
+    writable: bool,
+    checks: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn accept(&self, _: DeliveryMeta, _: Vec<NewMessage>) -> Result<Accepted, StoreError> {
+        Err(StoreError::Other("a stand-in store keeps nothing".into()))
+    }
+    async fn head(&self, _: &Lane) -> Result<Option<Row>, StoreError> {
+        Ok(None)
+    }
+    async fn mark_sent(&self, _: RowId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn mark_retry(&self, _: RowId, _: i64, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn mark_dead(&self, _: RowId, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError> {
+        Ok(vec![])
+    }
+    async fn list(&self, _: Option<Status>, _: usize) -> Result<Vec<Row>, StoreError> {
+        Ok(vec![])
+    }
+    async fn replay(&self, _: &[RowId]) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+    async fn replay_dead(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+    async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(vec![])
+    }
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StoreError::Busy("queue full".into()))
+        }
+    }
+}
+
+/// The routes over an `AppState` of its own, on 127.0.0.1:0.
+struct Served {
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    outbox: Arc<Outbox>,
+}
+
+impl Served {
+    /// Serves `toml` (`{dir}` is a fresh temp dir) over `store`, with
+    /// `tune` applied to the state before it is shared.
+    async fn start(toml: &str, store: Arc<dyn Store>, tune: fn(AppState) -> AppState) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(
+            &path,
+            toml.replace("{dir}", &dir.path().display().to_string()),
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&path).unwrap();
+        let outbox = Outbox::start(
+            store.clone(),
+            SinkMap::new(),
+            pipeline.config.delivery.clone(),
+        )
+        .await;
+        let state = Arc::new(tune(AppState::new(pipeline, store, outbox.clone(), None)));
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                app(state),
+                async {
+                    let _ = rx.await;
+                },
+                Some(std::time::Duration::from_secs(5)),
+            ),
+        );
+        Served {
+            addr: addr.to_string(),
+            stop,
+            server,
+            outbox,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+        self.outbox.shutdown().await;
+    }
+}
+
+/// `n` concurrent `GET /healthz`: their statuses and bodies.
+async fn healthz_flood(addr: &str, n: usize) -> Vec<(u16, String)> {
+    let client = reqwest::Client::new();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (client, url) = (client.clone(), format!("http://{addr}/healthz"));
+        set.spawn(async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthz_flood_checks_the_store_about_once_a_second() {
+    let toml = "[sources.github]\nkind = \"github\"\nsecret = \"k\"\n";
+    for writable in [true, false] {
+        let store = Arc::new(CountingStore {
+            writable,
+            checks: AtomicUsize::new(0),
+        });
+        let served = Served::start(toml, store.clone(), |s| s).await;
+        let want = if writable {
+            (200, "ok\n")
+        } else {
+            (503, "store is not writable\n")
+        };
+        // two floods, one after the other
+        for _ in 0..2 {
+            for (status, body) in healthz_flood(&served.addr, 200).await {
+                assert_eq!((status, body.as_str()), want);
+            }
+        }
+        // A burst of 3 checks may run back to back (so that a lone probe
+        // sees the store as it is now), then one a second; a fourth if the
+        // floods straddled a second.
+        let checks = store.checks.load(Ordering::SeqCst);
+        assert!(
+            (1..=4).contains(&checks),
+            "{checks} store write checks for 400 health checks"
+        );
+        served.stop().await;
+    }
 }
