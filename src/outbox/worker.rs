@@ -28,10 +28,12 @@ const STORE_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// to [`RECORD_RETRY_MAX`]. The outcome is kept meanwhile, never re-sent.
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(200);
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(10);
-/// The longest wait this code ever schedules for a row (backoff, or a
-/// platform's Retry-After, capped). A stored `next_attempt_at` further away
-/// than this means the wall clock went back: the row is due after this.
+/// The longest wait this code ever schedules for a row: a platform's
+/// Retry-After, capped. A stored `next_attempt_at` further away than what
+/// could have been scheduled means the wall clock went back.
 const MAX_SCHEDULED_WAIT: Duration = crate::sinks::MAX_PLATFORM_WAIT;
+/// How `last_error` starts for a rate-limited row (its wait may be long).
+const RATE_LIMITED: &str = "rate limited";
 
 /// The sinks workers post through, by name; swapped on reload.
 pub type SinkMap = HashMap<String, Arc<Sink>>;
@@ -265,9 +267,14 @@ impl LaneWorker {
                 }
                 continue;
             };
-            // The lane's own pace, and the sink's (a global rate limit).
-            let ready = sink.ready_at().map_or(next_send, |at| at.max(next_send));
-            let wait = ready.saturating_duration_since(Instant::now());
+            // The lane's own pace, then the sink's (a global rate limit, a
+            // bot's pace across channels), claimed only when about to send.
+            let mut wait = next_send.saturating_duration_since(Instant::now());
+            if wait.is_zero()
+                && let Some(at) = sink.claim_send()
+            {
+                wait = at.saturating_duration_since(Instant::now());
+            }
             if !wait.is_zero() {
                 if self.hold(wait.min(IDLE_POLL)).await {
                     return;
@@ -291,8 +298,22 @@ impl LaneWorker {
         let due = match self.due {
             Some((id, at, due)) if id == row.id && at == row.next_attempt_at => due,
             _ => {
+                // Not scheduled by this worker (a restart, or a clock that
+                // went back): no wait is longer than what could have been
+                // scheduled for it. A row never tried was due when queued.
+                let longest = if row.attempts == 0 {
+                    Duration::ZERO
+                } else if row
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(RATE_LIMITED))
+                {
+                    MAX_SCHEDULED_WAIT
+                } else {
+                    MAX_BACKOFF
+                };
                 let wall = Duration::from_millis((row.next_attempt_at - now).unsigned_abs());
-                let due = Instant::now() + wall.min(MAX_SCHEDULED_WAIT);
+                let due = Instant::now() + wall.min(longest);
                 self.due = Some((row.id, row.next_attempt_at, due));
                 due
             }
@@ -330,7 +351,7 @@ impl LaneWorker {
                 metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
                     .increment(1);
                 let msg = format!(
-                    "rate limited; retry after {}",
+                    "{RATE_LIMITED}; retry after {}",
                     humantime::format_duration(retry_after)
                 );
                 tracing::warn!(id = row.id, sink = %self.lane.sink, "{msg}");

@@ -83,6 +83,7 @@ impl Store for RefusingStore {
 struct Setup {
     store: Arc<RefusingStore>,
     pipeline: Pipeline,
+    db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -134,6 +135,7 @@ async fn setup(standin: &StandIn, failures: usize, messages: &[&str]) -> (Setup,
     let setup = Setup {
         store,
         pipeline,
+        db: dir.path().join("hb.db"),
         _dir: dir,
     };
     (setup, ids)
@@ -221,4 +223,26 @@ async fn a_lane_holding_a_far_retry_still_sends_a_replayed_older_row() {
     tokio::time::timeout(Duration::from_secs(10), outbox.shutdown())
         .await
         .expect("workers stop while holding a long wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wall_clock_stepped_back_does_not_hold_new_messages() {
+    let standin = StandIn::start().await;
+    let (s, ids) = setup(&standin, 0, &["queued before the step"]).await;
+    // Queued, never tried, and due an hour from "now": what a row looks
+    // like after the clock was stepped back an hour.
+    let raw = rusqlite::Connection::open(&s.db).unwrap();
+    let in_an_hour = hookbridge::outbox::worker::now_ms() + 3_600_000;
+    raw.execute(
+        "UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2",
+        rusqlite::params![in_an_hour, ids[0]],
+    )
+    .unwrap();
+    let outbox = s.start().await;
+    eventually(10, "sent without waiting out the step", || async {
+        status_of(&s.store, ids[0]).await == Some(Status::Sent)
+    })
+    .await;
+    assert_eq!(standin.received().len(), 1);
+    outbox.shutdown().await;
 }
