@@ -99,10 +99,19 @@ impl Discord {
         })
     }
 
-    /// When this sink may send next, if that is later than now.
-    pub(super) fn ready_at(&self) -> Option<Instant> {
-        let gate = *self.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        (gate > Instant::now()).then_some(gate)
+    /// Claims the next send: `None` when it may go now (a bot's pace then
+    /// holds the next one for [`BOT_GLOBAL_INTERVAL`]), or when it may go.
+    /// Check and claim are one step, so two lanes cannot both slip through.
+    pub(super) fn claim(&self) -> Option<Instant> {
+        let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if *gate > now {
+            return Some(*gate);
+        }
+        if matches!(self.mode, Mode::Bot) {
+            *gate = now + BOT_GLOBAL_INTERVAL;
+        }
+        None
     }
 
     /// Pushes the gate out to `until` (never pulls it in).
@@ -166,9 +175,6 @@ impl Discord {
         };
         if matches!(self.mode, Mode::Webhook(_)) {
             request.headers_mut().remove(AUTHORIZATION);
-        }
-        if matches!(self.mode, Mode::Bot) {
-            self.close_gate(Instant::now() + BOT_GLOBAL_INTERVAL);
         }
         let response = match self.client.execute(request).await {
             Ok(r) => r,

@@ -103,12 +103,13 @@ impl Sink {
         self.redactor.outcome(outcome)
     }
 
-    /// When any lane of this sink may send next, if later than now: after
-    /// a Discord global rate limit, and between a Discord bot's requests
-    /// across channels (50 a second).
-    pub fn ready_at(&self) -> Option<std::time::Instant> {
+    /// Claims the sink's next send for the caller: `None` when it may send
+    /// now, else when it may try again. Sink-wide limits only: a Discord
+    /// global rate limit, and a Discord bot's 50 requests/s across its
+    /// channels.
+    pub fn claim_send(&self) -> Option<std::time::Instant> {
         match &self.client {
-            Client::Discord(d) => d.ready_at(),
+            Client::Discord(d) => d.claim(),
             Client::Slack(_) | Client::Stdout => None,
         }
     }

@@ -316,7 +316,9 @@ async fn a_stalled_stdout_does_not_stall_the_service() {
         ),
     )
     .unwrap();
-    let proc = Proc::serve_stdout_unread(&config, &[]);
+    // Two runtime threads, as on the 2-core machine: both would be needed
+    // to block the service if stdout lanes wrote on them.
+    let proc = Proc::serve_stdout_unread(&config, &[("TOKIO_WORKER_THREADS", "2")]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -398,6 +400,19 @@ to = ["bot:222"]
     // channel 111 meets the global limit...
     let first = standin.wait_for(1).await;
     assert!(first[0].path.contains("/channels/111/"), "{:?}", first[0]);
+    eventually(10, "the global 429 recorded", || async {
+        svc.store()
+            .list(Some(Status::Pending), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| {
+                r.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("rate limited"))
+            })
+    })
+    .await;
     // ...and channel 222, a lane of its own, waits it out too
     let a = svc
         .post_fixture("github", "github", SECRET, "github/push.1.json")
