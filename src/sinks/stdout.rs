@@ -35,6 +35,11 @@ fn writer() -> Option<&'static SyncSender<Job>> {
                 .name("stdout-sink".into())
                 .spawn(move || {
                     while let Ok(job) = rx.recv() {
+                        // Its lane gave up waiting (timeout) and will send
+                        // it again: printing this copy too would repeat it.
+                        if job.written.is_closed() {
+                            continue;
+                        }
                         let mut out = std::io::stdout().lock();
                         // A closed or full stdout is no reason to keep a
                         // message forever.
