@@ -49,6 +49,9 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const HEALTH_CHECK_BURST: u32 = 3;
 /// See [`HEALTH_CHECK_BURST`].
 const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// A store write check taking longer than this is a failed check (a hung
+/// disk must not hang every probe behind the one waiting on it).
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What request handlers share.
 pub struct AppState {
@@ -470,7 +473,9 @@ async fn read_body(
     reserved: &mut Reservation<'_>,
 ) -> Result<Vec<u8>, ReadError> {
     let expected = declared.map_or(16 * 1024, |n| usize::try_from(n).unwrap_or(limit));
-    let mut buf = Vec::with_capacity(expected.min(limit));
+    // No more capacity than the budget held: a stalled upload declaring
+    // 1 GiB must not get a 1 GiB buffer.
+    let mut buf = Vec::with_capacity(expected.min(limit).min(reserved.bytes()));
     let mut reader = body.into_async_read().take(limit as u64 + 1);
     loop {
         if buf.len() >= reserved.bytes() {
@@ -507,11 +512,16 @@ async fn healthz(Data(state): Data<&Arc<AppState>>) -> Response {
         match (health.should_check(arrived), &health.last) {
             (false, Some((_, last))) => last.clone(),
             _ => {
-                let result = state
-                    .store
-                    .check_writable()
-                    .await
-                    .map_err(|e| e.to_string());
+                let result =
+                    match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.store.check_writable())
+                        .await
+                    {
+                        Ok(r) => r.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!(
+                            "no answer from the store within {}",
+                            humantime::format_duration(HEALTH_CHECK_TIMEOUT)
+                        )),
+                    };
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "health check: store is not writable");
                 }

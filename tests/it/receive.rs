@@ -799,6 +799,7 @@ async fn a_healthz_flood_checks_the_store_about_once_a_second() {
             writable,
             checks: AtomicUsize::new(0),
         });
+        let started = std::time::Instant::now();
         let served = Served::start(toml, store.clone(), |s| s).await;
         let want = if writable {
             (200, "ok\n")
@@ -812,12 +813,13 @@ async fn a_healthz_flood_checks_the_store_about_once_a_second() {
             }
         }
         // A burst of 3 checks may run back to back (so that a lone probe
-        // sees the store as it is now), then one a second; a fourth if the
-        // floods straddled a second.
+        // sees the store as it is now), then one a second: on a slow
+        // machine, one more for every second the floods took.
         let checks = store.checks.load(Ordering::SeqCst);
+        let most = 3 + started.elapsed().as_secs() as usize + 1;
         assert!(
-            (1..=4).contains(&checks),
-            "{checks} store write checks for 400 health checks"
+            (1..=most).contains(&checks),
+            "{checks} store write checks for 400 health checks (at most {most})"
         );
         served.stop().await;
     }
