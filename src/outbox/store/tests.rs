@@ -13,7 +13,7 @@ use super::checkpoint::Thresholds;
 use super::sqlite::{
     Clock, DEDUP_WINDOW_MS, MAX_BATCH, PRUNE_BATCH, PRUNE_CATCH_UP_MS, PRUNE_INTERVAL_MS,
     QUEUE_CAPACITY, SQL_DEPTH_BY_SINK, SQL_HEAD, SQL_LIST_STATUS, SQL_PENDING_LANES,
-    SQL_PRUNE_DEDUP,
+    SQL_PRUNE_DEDUP, SQL_PRUNE_SENT,
 };
 use super::*;
 
@@ -1096,6 +1096,12 @@ async fn queries_use_the_indexes() {
     assert!(!by_status.contains("TEMP B-TREE"), "{by_status}");
     let prune = plan(SQL_PRUNE_DEDUP);
     assert!(prune.contains("dedup_seen_at"), "{prune}");
+    // sent rows: a range of ids, not the whole table
+    let prune = plan(SQL_PRUNE_SENT);
+    assert!(
+        prune.contains("SEARCH outbox USING INTEGER PRIMARY KEY (rowid<?)"),
+        "{prune}"
+    );
 }
 
 #[test]
