@@ -687,32 +687,62 @@ pub(super) fn parse(
 fn key_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let line = uncommented(text[line_start..].lines().next().unwrap_or(""));
     let mut routes = 0usize;
     let mut table = String::new();
-    for l in text[..line_start].lines().map(str::trim) {
-        if l == "[[routes]]" {
-            routes += 1;
-            table = format!("routes[{}]", routes - 1);
-        } else if let Some(name) = l.strip_prefix('[').and_then(|l| l.split(']').next()) {
-            table = name.trim().to_string();
+    for l in text[..line_start].lines().map(uncommented) {
+        match header(l) {
+            Some((true, name)) if name == "routes" => {
+                routes += 1;
+                table = format!("routes[{}]", routes - 1);
+            }
+            Some((_, name)) => table = name,
+            None => {}
         }
     }
-    if line == "[[routes]]" {
-        return format!("routes[{routes}]");
-    }
-    if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
-        return name.trim_start_matches('[').trim().to_string();
+    match header(line) {
+        Some((true, name)) if name == "routes" => return format!("routes[{routes}]"),
+        Some((_, name)) => return name,
+        None => {}
     }
     let key = line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"'))
-        .filter(|k| !k.is_empty() && !k.starts_with('#'));
+        .filter(|k| !k.is_empty());
     match (table.is_empty(), key) {
         (true, Some(k)) => k.to_string(),
         (false, Some(k)) => format!("{table}.{k}"),
         (_, None) => table,
     }
+}
+
+/// A line without its `# comment` (a `#` inside quotes is kept), trimmed.
+fn uncommented(line: &str) -> &str {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') => return line[..i].trim(),
+            _ => {}
+        }
+    }
+    line.trim()
+}
+
+/// A table header's name, and whether it is an array of tables
+/// (`[[name]]`); spaces inside the brackets allowed.
+fn header(line: &str) -> Option<(bool, String)> {
+    let (array, inner) = match line.strip_prefix("[[") {
+        Some(rest) => (true, rest.strip_suffix("]]")?),
+        None => (false, line.strip_prefix('[')?.strip_suffix(']')?),
+    };
+    let name: String = inner
+        .split('.')
+        .map(|p| p.trim().trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(".");
+    Some((array, name))
 }
 
 /// True when `raw` is exactly `${NAME:-}`: a value the operator may leave

@@ -238,4 +238,10 @@ fn parse_errors_name_the_key() {
     ));
     assert!(e.contains("`routes[1].events`"), "{e}");
     assert!(e.contains("README.md"), "{e}");
+    // headers with spaces, quotes and comments
+    let e = err(&format!(
+        "{}\n[[ routes ]] # the second\nevents = \"push\"\nto = [\"console\"]\n",
+        GOOD.replace("[sinks.console]", "[sinks.\"console\"] # prints")
+    ));
+    assert!(e.contains("`routes[1].events`"), "{e}");
 }
