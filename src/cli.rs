@@ -301,7 +301,15 @@ fn check(path: &Path) -> anyhow::Result<()> {
             list.join("\n")
         );
     }
-    writeln!(out, "\ntemplates: ok ({})", config.templates_dir.display())?;
+    if config.templates_dir.is_dir() {
+        writeln!(out, "\ntemplates: ok ({})", config.templates_dir.display())?;
+    } else {
+        writeln!(
+            out,
+            "\ntemplates: ok (embedded; no overrides, {} does not exist)",
+            config.templates_dir.display()
+        )?;
+    }
     Ok(())
 }
 
