@@ -142,6 +142,12 @@ impl Outbox {
     /// Replaces the sinks and delivery settings (reload). Messages already
     /// queued keep their rendered bodies.
     pub fn reconfigure(&self, sinks: SinkMap, delivery: DeliveryConfig) {
+        let old = self.sinks.load();
+        for (name, sink) in &sinks {
+            if let Some(previous) = old.get(name) {
+                sink.inherit_limits(previous);
+            }
+        }
         self.sinks.store(Arc::new(sinks));
         self.delivery.store(Arc::new(delivery));
     }

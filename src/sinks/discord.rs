@@ -114,8 +114,14 @@ impl Discord {
         None
     }
 
+    /// Keeps `old`'s gate (a global limit still running) across a reload.
+    pub(super) fn inherit_gate(&self, old: &Discord) {
+        let until = *old.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        self.close_gate(until);
+    }
+
     /// Pushes the gate out to `until` (never pulls it in).
-    fn close_gate(&self, until: Instant) {
+    pub(super) fn close_gate(&self, until: Instant) {
         let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
         *gate = (*gate).max(until);
     }

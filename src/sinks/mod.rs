@@ -114,6 +114,15 @@ impl Sink {
         }
     }
 
+    /// Takes over what `old` (the same sink before a reload) knows of the
+    /// platform's sink-wide limits, so a reload does not release lanes
+    /// that a Discord global rate limit still holds.
+    pub fn inherit_limits(&self, old: &Sink) {
+        if let (Client::Discord(new), Client::Discord(old)) = (&self.client, &old.client) {
+            new.inherit_gate(old);
+        }
+    }
+
     /// The least time between two sends on one lane (Slack ~1/s per
     /// channel, Discord webhooks 5 per 2 s).
     pub fn min_interval(&self) -> Duration {

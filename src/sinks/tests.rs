@@ -409,3 +409,30 @@ fn discord_global_rate_limits_are_told_from_route_ones() {
     ));
     assert!(!discord::is_global(&HeaderMap::new(), "not json"));
 }
+
+#[test]
+fn a_discord_global_limit_outlives_a_reload() {
+    let hook = Some("https://discord.com/api/webhooks/1/abc");
+    let before = Sink::new(&cfg(SinkKind::Discord, None, hook), Duration::from_secs(5)).unwrap();
+    let Client::Discord(d) = &before.client else {
+        panic!("a discord sink")
+    };
+    d.close_gate(std::time::Instant::now() + Duration::from_secs(60));
+    assert!(before.claim_send().is_some());
+    let after = Sink::new(&cfg(SinkKind::Discord, None, hook), Duration::from_secs(5)).unwrap();
+    assert!(after.claim_send().is_none(), "a new sink starts open");
+    let reloaded = Sink::new(&cfg(SinkKind::Discord, None, hook), Duration::from_secs(5)).unwrap();
+    reloaded.inherit_limits(&before);
+    assert!(
+        reloaded.claim_send().is_some(),
+        "the global limit still holds"
+    );
+    // other kinds have nothing to carry
+    let slack = Sink::new(
+        &cfg(SinkKind::Slack, Some("xoxb-1"), None),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    slack.inherit_limits(&before);
+    assert!(slack.claim_send().is_none());
+}
