@@ -247,9 +247,11 @@ pub(super) fn parse(kind: SourceKind, d: &Delivery<'_>) -> Result<Event, Rejecti
             ev.tag = str_at(rel, &["tag_name"]).map(str::to_string);
             ev.title = first_str(rel, &[&["name"], &["tag_name"]]);
             ev.body = first_str(rel, &[&["body"]]);
-            ev.url = first_str(rel, &[&["html_url"], &["url"]]);
-            if ev.url.is_empty() {
-                ev.url = ev.repo.url.clone();
+            // Gogs sends no page URL (its `url` is the API's): the
+            // releases page is there on every forge.
+            ev.url = first_str(rel, &[&["html_url"]]);
+            if ev.url.is_empty() && !ev.repo.url.is_empty() {
+                ev.url = format!("{}/releases", ev.repo.url.trim_end_matches('/'));
             }
         }
         "fork" => {
@@ -369,6 +371,12 @@ fn fill_push(ev: &mut Event, p: &Value) {
         .unwrap_or(ev.commits.len())
         .max(ev.commits.len());
     ev.compare_url = first_str(p, &[&["compare"], &["compare_url"]]);
+    // A new branch on Gitea/Gogs compares against the all-zero commit, a
+    // page that does not exist: link the head commit instead.
+    let before = str_at(p, &["before"]).unwrap_or_default();
+    if !before.is_empty() && before.bytes().all(|b| b == b'0') && ev.compare_url.contains(before) {
+        ev.compare_url = ev.commits.last().map(|c| c.url.clone()).unwrap_or_default();
+    }
     if !ev.compare_url.is_empty() {
         ev.url = ev.compare_url.clone();
     }
@@ -397,7 +405,16 @@ fn fill_pull_request(ev: &mut Event, p: &Value) {
     }
     ev.labels = labels_of(pr);
     let base = first_str(pr, &[&["base", "ref"], &["base_branch"]]);
-    let head = first_str(pr, &[&["head", "ref"], &["head_branch"]]);
+    let mut head = first_str(pr, &[&["head", "ref"], &["head_branch"]]);
+    // From a fork: `owner:branch`, as GitHub shows it (`main ← main` says
+    // nothing when the head lives in another repository).
+    let head_repo = first_str(pr, &[&["head", "repo", "full_name"]]);
+    let base_repo = first_str(pr, &[&["base", "repo", "full_name"]]);
+    if !head.is_empty() && !head_repo.is_empty() && !base_repo.is_empty() && head_repo != base_repo
+    {
+        let owner = head_repo.split('/').next().unwrap_or_default();
+        head = format!("{owner}:{head}");
+    }
     if !base.is_empty() {
         ev.branch = Some(base.clone());
     }
@@ -434,4 +451,13 @@ fn fill_issue(ev: &mut Event, p: &Value) {
         ev.url = u;
     }
     ev.labels = labels_of(issue);
+    // Gitea and Gogs send no page URL for an issue (Gitea's `url` is the
+    // API's): `<repo>/issues/<n>` is the page on both (and redirects to a
+    // pull request's).
+    if ev.url == ev.repo.url
+        && let Some(n) = ev.number
+        && !ev.repo.url.is_empty()
+    {
+        ev.url = format!("{}/issues/{n}", ev.repo.url.trim_end_matches('/'));
+    }
 }

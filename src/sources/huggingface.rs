@@ -72,16 +72,15 @@ pub(super) fn parse(d: &Delivery<'_>) -> Result<Event, Rejection> {
     };
     ev.url = ev.repo.url.clone();
 
-    // The Hub sends ids, not names, for people.
-    let author = first_str(
-        &p,
-        &[
-            &["comment", "author", "name"],
-            &["discussion", "author", "name"],
-            &["comment", "author", "id"],
-            &["discussion", "author", "id"],
-        ],
-    );
+    // Who acted: a comment's author, or a new discussion's. The Hub
+    // usually sends only an account id, which means nothing in a chat
+    // message, so only a name is used; and a discussion's author did not
+    // necessarily make an update to it (a close, a merge), so none then.
+    let author = match (scope, action) {
+        (s, _) if s.ends_with(".comment") => first_str(&p, &[&["comment", "author", "name"]]),
+        ("discussion", "create") => first_str(&p, &[&["discussion", "author", "name"]]),
+        _ => String::new(),
+    };
     ev.actor = Actor {
         name: author,
         url: String::new(),

@@ -730,3 +730,64 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn hub_people_are_named_only_when_a_name_is_sent() {
+    let src = source(SourceKind::Huggingface, "k");
+    let h = headers(&[("x-webhook-secret", "k")]);
+    // The fixtures carry only account ids: no actor rather than a hex id.
+    for rel in [
+        "huggingface/discussion.create.1.json",
+        "huggingface/discussion.update.1.json",
+    ] {
+        let ev = receive_body(&src, &h, &fixture(rel)).unwrap();
+        assert_eq!(ev.actor.name, "", "{rel}");
+    }
+    // A name, when there is one, is the comment's author...
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fixture("huggingface/discussion.create.1.json")).unwrap();
+    v["event"]["scope"] = serde_json::json!("discussion.comment");
+    v["comment"]["author"]["name"] = serde_json::json!("ann");
+    let ev = receive_body(&src, &h, v.to_string().as_bytes()).unwrap();
+    assert_eq!(ev.actor.name, "ann");
+    // ...but a discussion's author did not make an update to it.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fixture("huggingface/discussion.update.1.json")).unwrap();
+    v["discussion"]["author"]["name"] = serde_json::json!("bob");
+    let ev = receive_body(&src, &h, v.to_string().as_bytes()).unwrap();
+    assert_eq!(ev.actor.name, "");
+}
+
+#[test]
+fn gitea_fork_heads_and_new_branch_pushes_read_right() {
+    let src = source(SourceKind::Gitea, "k");
+    let with_headers = |rel: &str| {
+        let body = fixture(rel);
+        let mut pairs = fixture_header_pairs(rel);
+        pairs.retain(|(k, _)| !k.contains("signature"));
+        pairs.push((
+            "x-gitea-signature".into(),
+            crate::sources::signature::sign_sha256_hex("k", &body),
+        ));
+        let h = owned_headers(&pairs);
+        receive_body(&src, &h, &body).unwrap()
+    };
+    let pr = with_headers("gitea/pull_request.opened.2.json");
+    let p = pr.pull_request.unwrap();
+    assert_eq!(
+        (p.base.as_str(), p.head.as_str()),
+        ("master", "example2:master")
+    );
+    let push = with_headers("gitea/push.2.json");
+    assert!(
+        !push.compare_url.contains("0000000000"),
+        "{}",
+        push.compare_url
+    );
+    assert!(
+        push.compare_url
+            .ends_with("/commit/67b56589a45103f891bdee7c0546e5d40bc02001")
+    );
+    let issue = with_headers("gitea/issues.opened.1.json");
+    assert_eq!(issue.url, "https://try.gitea.io/kostekIV/test/issues/3");
+}
