@@ -23,13 +23,14 @@ use super::escape::{self, code_text, sanitize_url, truncate_chars};
 
 /// Registers every hookbridge helper for `platform` on `hb`.
 pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
-    let values: [(&str, ValueFn); 12] = [
+    let values: [(&str, ValueFn); 13] = [
         ("truncate", truncate),
         ("short_sha", short_sha),
         ("first_line", first_line),
         ("plural", plural),
         ("take", take),
         ("minus", minus),
+        ("min", min),
         ("add", add),
         ("coalesce", coalesce),
         ("concat", concat),
@@ -231,6 +232,12 @@ fn operands(
 fn minus(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
     let (a, b) = operands(h, r, "minus")?;
     Ok(num_json(a - b))
+}
+
+/// `{{min a b}}`: the smaller number (how many of a list `take` shows).
+fn min(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let (a, b) = operands(h, r, "min")?;
+    Ok(num_json(a.min(b)))
 }
 
 /// `{{add a b}}`.

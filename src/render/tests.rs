@@ -759,6 +759,55 @@ fn missing_fields_render_without_panicking() {
 }
 
 #[test]
+fn and_n_more_counts_what_the_list_did_not_show() {
+    let commit = |i: usize| Commit {
+        id: format!("{i:040}"),
+        message: format!("change {i}"),
+        url: format!("https://example.com/c/{i}"),
+        author: "ann".into(),
+    };
+    // A forge that lists 3 of 12 commits: 3 lines, then "and 9 more".
+    let mut e = Event {
+        kind: "push".into(),
+        total_commits: 12,
+        commits: (0..3).map(commit).collect(),
+        branch: Some("main".into()),
+        ..Event::default()
+    };
+    for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
+        let text = r().render(p, "default", &e);
+        assert!(text.contains("and 9 more"), "{p:?}: {text}");
+    }
+    // 8 listed of 8: five lines and "and 3 more"; 5 of 5: no such line.
+    e.total_commits = 8;
+    e.commits = (0..8).map(commit).collect();
+    let text = r().render(Platform::Slack, "default", &e);
+    assert!(text.contains("and 3 more"), "{text}");
+    e.total_commits = 5;
+    e.commits.truncate(5);
+    let text = r().render(Platform::Slack, "default", &e);
+    assert!(!text.contains("more"), "{text}");
+}
+
+#[test]
+fn long_label_lists_stop_at_ten() {
+    let e = Event {
+        kind: "issues.opened".into(),
+        title: "t".into(),
+        labels: (0..25).map(|i| format!("label-{i}")).collect(),
+        ..Event::default()
+    };
+    for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
+        let text = r().render(p, "default", &e);
+        assert!(
+            text.contains("label-9") && !text.contains("label-10"),
+            "{p:?}: {text}"
+        );
+        assert!(text.contains("and 15 more"), "{p:?}: {text}");
+    }
+}
+
+#[test]
 fn minimal_line_is_escaped() {
     let mut e = Event {
         kind: "x<@1>".into(),
