@@ -41,6 +41,8 @@ pub struct Running {
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    /// Held while serving: one service per store file.
+    _store_lock: Option<std::fs::File>,
 }
 
 /// The process-wide Prometheus recorder (one per process, as `metrics` wants).
@@ -89,10 +91,16 @@ pub fn open_store(
     store_override: Option<&str>,
     upgrade: bool,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    let path = match store_override {
-        Some(p) => p.to_string(),
-        None => config.store_path().display().to_string(),
-    };
+    let path = store_path(config, store_override);
+    // Only the service creates a store: a tool pointed at the wrong config
+    // would otherwise list an empty new file and say all is well.
+    if !upgrade && path != ":memory:" && !std::path::Path::new(&path).exists() {
+        anyhow::bail!(
+            "no store at {path}: `hookbridge serve` creates it. Point --config at the \
+             service's bridge.toml, with the service's environment (HOOKBRIDGE_STORE, if it \
+             sets the path)"
+        );
+    }
     let store = if path == ":memory:" {
         SqliteStore::open_memory().context("cannot open the in-memory store")?
     } else {
@@ -107,6 +115,40 @@ pub fn open_store(
     Ok(Arc::new(store))
 }
 
+/// The store file the config (or the override) names, or `:memory:`.
+fn store_path(config: &Config, store_override: Option<&str>) -> String {
+    match store_override {
+        Some(p) => p.to_string(),
+        None => config.store_path().display().to_string(),
+    }
+}
+
+/// Takes `<store>.lock` for as long as the returned file lives: two services
+/// on one store would both send every pending message, and a new binary
+/// could upgrade the file under a running older one.
+fn lock_store(path: &str) -> anyhow::Result<Option<std::fs::File>> {
+    if path == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open the store's lock file {lock_path}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `hookbridge serve` is using the store {path} (it holds {lock_path}): \
+             stop it first, or give this one a store of its own"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {lock_path}"))
+        }
+    }
+}
+
 /// Starts the service for `pipeline` (loaded from `config_path`).
 pub async fn start(
     config_path: PathBuf,
@@ -117,14 +159,17 @@ pub async fn start(
     for name in &config.disabled_sinks {
         tracing::warn!(sink = %name, "sink disabled: its credentials expanded to nothing; routes to it are skipped");
     }
-    let store = open_store(config, opts.store.as_deref(), true)?;
-    let sinks = build_sinks(config)?;
-    let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
+    // The port first, then the store: a service that cannot listen must
+    // not have upgraded the store or started sending.
     let listen = opts.listen.unwrap_or(config.server.listen);
     let acceptor = TcpListener::bind(listen)
         .into_acceptor()
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let store_lock = lock_store(&store_path(config, opts.store.as_deref()))?;
+    let store = open_store(config, opts.store.as_deref(), true)?;
+    let sinks = build_sinks(config)?;
+    let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
     let addr = acceptor
         .local_addr()
         .first()
@@ -151,6 +196,7 @@ pub async fn start(
         state,
         stop,
         server,
+        _store_lock: store_lock,
     })
 }
 
@@ -189,8 +235,9 @@ impl Running {
     /// finish the send in hand, and returns when all is quiet.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        let served = self.server.await;
-        self.state.outbox.shutdown().await;
+        // Workers stop with the server, not after its drain: a send started
+        // during a 10 s drain would push the exit past a container's grace.
+        let (served, ()) = tokio::join!(self.server, self.state.outbox.shutdown());
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e).context("server error"),

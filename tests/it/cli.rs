@@ -438,3 +438,62 @@ fn render_says_a_ping_is_never_posted() {
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
 }
+
+#[test]
+fn one_service_per_store_and_the_port_before_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        "[store]\npath = \"hb.db\"\n[sources.gh]\nkind = \"github\"\nallow_unsigned = true\n[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n",
+    )
+    .unwrap();
+
+    // A port already taken: exit 1, and no store was created or opened.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let o = hookbridge(dir.path(), &["serve", "--listen", &port], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot listen"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        !dir.path().join("hb.db").exists(),
+        "store created before the port"
+    );
+
+    // The tools never create a store: a wrong config is said, not listed empty.
+    for args in [&["deliveries"][..], &["replay", "--dead"]] {
+        let o = hookbridge(dir.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", out(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("no store at"),
+            "{args:?}: {}",
+            out(&o)
+        );
+        assert!(
+            !dir.path().join("hb.db").exists(),
+            "{args:?} created a store"
+        );
+    }
+
+    // A second service on the same store is refused while the first runs.
+    let first = Proc::serve(&config, &[], &[]);
+    let o = hookbridge(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("another `hookbridge serve` is using the store"),
+        "{}",
+        out(&o)
+    );
+    // The tools still work beside the running service.
+    let o = hookbridge(dir.path(), &["deliveries"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    drop(first);
+    // Once it is gone, the store is free again.
+    let again = Proc::serve(&config, &[], &[]);
+    drop(again);
+}

@@ -702,11 +702,13 @@ pub(super) const SQL_PRUNE_DEDUP: &str = "DELETE FROM dedup WHERE (source, deliv
      (SELECT source, delivery_id FROM dedup WHERE seen_at <= ?1 ORDER BY seen_at LIMIT ?2)";
 /// Rows are created in id order, so old rows are the ids below the first
 /// young one: the scan walks ids up to there and stops, rather than the
-/// whole table (no index covers `status` and `created_at`).
+/// whole table (no index covers `status` and `created_at`). The newest row
+/// always stays, so ids keep growing (SQLite would start again at 1 in an
+/// empty table, and an old `replay <id>` would name another message).
 pub(super) const SQL_PRUNE_SENT: &str = "DELETE FROM outbox WHERE id IN \
      (SELECT id FROM outbox WHERE id < coalesce( \
         (SELECT id FROM outbox WHERE created_at > ?1 ORDER BY id LIMIT 1), \
-        (SELECT max(id) + 1 FROM outbox)) \
+        (SELECT max(id) FROM outbox)) \
       AND status = 'sent' AND created_at <= ?1 ORDER BY id LIMIT ?2)";
 
 fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {

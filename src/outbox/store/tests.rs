@@ -1184,3 +1184,41 @@ fn late_keys(raw: &Connection) -> usize {
     )
     .unwrap() as usize
 }
+
+#[tokio::test]
+async fn ids_keep_growing_when_every_row_is_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let store = SqliteStore::open_at(&db_path(&dir), clock.clock()).unwrap();
+    let ids = stored(
+        store
+            .accept(
+                meta("github", "a"),
+                vec![msg("s", "", "{}"), msg("s", "", "{}")],
+            )
+            .await
+            .unwrap(),
+    );
+    for id in &ids {
+        store.mark_sent(*id).await.unwrap();
+    }
+    // Both old: the pass keeps the newest row, so its id is not reused...
+    clock.set(T0 + 2 * DEDUP_WINDOW_MS);
+    stored(store.accept(meta("github", "b"), vec![]).await.unwrap());
+    let left: Vec<RowId> = store
+        .list(None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, vec![ids[1]]);
+    // ...and a new message gets a new id, not 1 again.
+    let new = stored(
+        store
+            .accept(meta("github", "c"), vec![msg("s", "", "{}")])
+            .await
+            .unwrap(),
+    );
+    assert!(new[0] > ids[1], "{new:?} after {ids:?}");
+}
