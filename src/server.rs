@@ -67,6 +67,9 @@ pub struct AppState {
     /// Locked across a store write check, so concurrent health checks
     /// share one.
     health: Mutex<Health>,
+    /// Every sink `hookbridge_queue_depth` has been exported for, so a sink
+    /// that left the config (or emptied) reads 0, not its last depth.
+    depth_labels: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// What `/healthz` remembers between requests.
@@ -137,6 +140,7 @@ impl AppState {
             body_budget_kib: BODY_BUDGET_BYTES / 1024,
             body_read_timeout: BODY_READ_TIMEOUT,
             health: Mutex::new(Health::new()),
+            depth_labels: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -541,13 +545,25 @@ async fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
     let Some(handle) = &state.metrics else {
         return text(StatusCode::NOT_FOUND, "metrics are not enabled");
     };
-    for sink in state.pipeline.load().config.sinks.keys() {
-        metrics::gauge!("hookbridge_queue_depth", "sink" => sink.clone()).set(0.0);
-    }
-    if let Ok(depths) = state.store.depth_by_sink().await {
-        for (sink, n) in depths {
-            metrics::gauge!("hookbridge_queue_depth", "sink" => sink).set(n as f64);
+    // On a store error the gauges keep their last values: zeros would say
+    // the queues are empty.
+    match state.store.depth_by_sink().await {
+        Ok(depths) => {
+            let mut labels = state
+                .depth_labels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            labels.extend(state.pipeline.load().config.sinks.keys().cloned());
+            labels.extend(depths.iter().map(|(sink, _)| sink.clone()));
+            for sink in labels.iter() {
+                let n = depths
+                    .iter()
+                    .find(|(s, _)| s == sink)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("hookbridge_queue_depth", "sink" => sink.clone()).set(n as f64);
+            }
         }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read queue depths"),
     }
     Response::builder()
         .status(StatusCode::OK)

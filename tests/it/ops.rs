@@ -546,6 +546,33 @@ async fn metrics_count_what_flows() {
         c(&format!("{hist}_count"), &[("sink", "parked")]).unwrap_or(0.0) >= 1.0,
         "{text}"
     );
+
+    // `parked` leaves the config (reload) and its rows are given up: its
+    // depth reads 0, not the 2 it last had.
+    let cfg = std::fs::read_to_string(&ops.cfg).unwrap();
+    let without = cfg
+        .replace(", \"parked\"]", "]")
+        .replace("[sinks.parked]", "[sinks.parked-gone]");
+    assert_ne!(without, cfg);
+    std::fs::write(&ops.cfg, &without).unwrap();
+    ops.proc.signal("HUP");
+    eventually(10, "reloaded", || async {
+        ops.proc.stderr().contains("config reloaded")
+    })
+    .await;
+    let raw = rusqlite::Connection::open(&ops.db).unwrap();
+    raw.busy_timeout(Duration::from_secs(5)).unwrap();
+    raw.execute(
+        "UPDATE outbox SET status = 'dead' WHERE sink = 'parked'",
+        [],
+    )
+    .unwrap();
+    let m = metrics(&base).await;
+    assert_eq!(
+        m.get("hookbridge_queue_depth", &[("sink", "parked")]),
+        Some(0.0),
+        "a removed sink's depth"
+    );
 }
 
 // ---------------------------------------------------------------- deliveries
