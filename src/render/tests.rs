@@ -790,6 +790,50 @@ fn and_n_more_counts_what_the_list_did_not_show() {
 }
 
 #[test]
+fn reviewers_labels_and_dismissals_are_named() {
+    let event = |kind: &str, payload: serde_json::Value| Event {
+        kind: kind.into(),
+        title: "t".into(),
+        number: Some(7),
+        payload,
+        ..Event::default()
+    };
+    let cases = [
+        (
+            event(
+                "pull_request.review_requested",
+                json!({"requested_reviewer": {"login": "rev"}}),
+            ),
+            "Reviewer: rev",
+        ),
+        (
+            event("issues.labeled", json!({"label": {"name": "bug-x"}})),
+            "bug-x",
+        ),
+        (
+            event(
+                "pull_request.unlabeled",
+                json!({"label": {"name": "bug-y"}}),
+            ),
+            "bug-y",
+        ),
+        (
+            event(
+                "pull_request_review.dismissed",
+                json!({"review": {"state": "dismissed"}}),
+            ),
+            "dismissed a review on",
+        ),
+    ];
+    for (e, want) in &cases {
+        for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
+            let text = r().render(p, "default", e);
+            assert!(text.contains(want), "{} {p:?}: {text}", e.kind);
+        }
+    }
+}
+
+#[test]
 fn long_label_lists_stop_at_ten() {
     let e = Event {
         kind: "issues.opened".into(),
