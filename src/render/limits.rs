@@ -80,12 +80,38 @@ pub fn safe_cut(platform: Platform, s: &str, budget: usize, prefer_lines: bool) 
     {
         return nl + 1;
     }
-    if let Some(sp) = head.rfind(' ')
-        && sp * 5 >= hard * 4
-    {
-        return sp + 1;
+    // A space can still sit inside a link label or a code span.
+    let cut = match head.rfind(' ') {
+        Some(sp) if sp * 5 >= hard * 4 => sp + 1,
+        _ => hard,
+    };
+    code_floor(platform, s, markup_floor(platform, s, cut))
+}
+
+/// Moves `cut` back before an inline code span it would leave open (an odd
+/// number of backticks earlier on its line; Discord's escaped ones do not
+/// count), so the rest of the message is not shown inside out.
+fn code_floor(platform: Platform, s: &str, cut: usize) -> usize {
+    if platform == Platform::Plain {
+        return cut;
     }
-    markup_floor(platform, s, hard)
+    let start = s[..cut].rfind('\n').map_or(0, |i| i + 1);
+    let line = &s.as_bytes()[start..cut];
+    let mut open = None;
+    for (i, b) in line.iter().enumerate() {
+        let escaped = platform == Platform::Discord
+            && line[..i].iter().rev().take_while(|x| **x == b'\\').count() % 2 == 1;
+        if *b == b'`' && !escaped {
+            open = match open {
+                Some(_) => None,
+                None => Some(start + i),
+            };
+        }
+    }
+    match open {
+        Some(at) if at > 0 => at,
+        _ => cut,
+    }
 }
 
 /// Moves `cut` back out of any markup it would split.

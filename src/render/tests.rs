@@ -834,6 +834,32 @@ fn reviewers_labels_and_dismissals_are_named() {
 }
 
 #[test]
+fn cuts_never_leave_a_code_span_open() {
+    // Code spans with spaces inside, one after another, past the limit.
+    let spans: String = (0..400)
+        .map(|i| format!("`needs triage by the core team {i}` "))
+        .collect();
+    for p in [Platform::Slack, Platform::Discord] {
+        let out = limits::enforce(p, spans.clone());
+        let body = out.trim_end_matches(TRUNCATED);
+        assert_eq!(
+            body.matches('`').count() % 2,
+            0,
+            "{p:?}: ...{}",
+            &body[body.len() - 80..]
+        );
+    }
+    for section in limits::slack_sections(&spans) {
+        assert_eq!(
+            section.matches('`').count() % 2,
+            0,
+            "...{}",
+            &section[section.len() - 80..]
+        );
+    }
+}
+
+#[test]
 fn long_label_lists_stop_at_ten() {
     let e = Event {
         kind: "issues.opened".into(),
