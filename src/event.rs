@@ -71,6 +71,8 @@ pub struct Actor {
 pub struct PullRequest {
     pub base: String,
     pub head: String,
+    /// Who opened it (login), when the payload says.
+    pub author: String,
     pub merged: bool,
     pub draft: bool,
     pub additions: Option<u64>,

@@ -113,6 +113,7 @@ fn pull_request(action: &str, kind_action: &str) -> Event {
     e.pull_request = Some(PullRequest {
         base: "main".into(),
         head: "feature/frob".into(),
+        author: "octocat".into(),
         merged: kind_action == "merged",
         draft: false,
         additions: Some(120),

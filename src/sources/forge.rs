@@ -418,9 +418,11 @@ fn fill_pull_request(ev: &mut Event, p: &Value) {
     if !base.is_empty() {
         ev.branch = Some(base.clone());
     }
+    let author = first_str(pr, &[&["user", "login"], &["user", "username"]]);
     ev.pull_request = Some(PullRequest {
         base,
         head,
+        author: author.clone(),
         merged: pr.get("merged").and_then(Value::as_bool).unwrap_or(false),
         draft: pr.get("draft").and_then(Value::as_bool).unwrap_or(false),
         additions: u64_at(pr, &["additions"]),
@@ -428,7 +430,6 @@ fn fill_pull_request(ev: &mut Event, p: &Value) {
         changed_files: u64_at(pr, &["changed_files"]),
         commits: u64_at(pr, &["commits"]),
     });
-    let author = first_str(pr, &[&["user", "login"], &["user", "username"]]);
     if ev.actor.name.is_empty() {
         ev.actor.name = author;
     }
