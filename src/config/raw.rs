@@ -264,9 +264,19 @@ pub(super) fn parse(
         text,
         env,
     };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+        ConfigError::invalid(
+            &cx.file,
+            e.span().map(|s| cx.line(s.start)),
+            "",
+            e.message().trim().to_string(),
+            "README.md (bridge.toml) lists every key, its values and its default",
+        )
+    })?;
+    let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = key_of(e.path());
+        let e = e.into_inner();
         let line = e.span().map(|s| cx.line(s.start));
-        let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
         ConfigError::invalid(
             &cx.file,
             line,
@@ -680,69 +690,28 @@ pub(super) fn parse(
     })
 }
 
-/// The dotted key at byte `offset` of a TOML document, for an error the
-/// parser reports by position only: `sinks.team-slack.token`,
-/// `routes[1].events`, or the table (`sources.gh`) when the position is its
-/// header or the key cannot be told.
-fn key_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = uncommented(text[line_start..].lines().next().unwrap_or(""));
-    let mut routes = 0usize;
-    let mut table = String::new();
-    for l in text[..line_start].lines().map(uncommented) {
-        match header(l) {
-            Some((true, name)) if name == "routes" => {
-                routes += 1;
-                table = format!("routes[{}]", routes - 1);
+/// The dotted key a deserialization error is about (`server.max_body_bytes`,
+/// `routes[1].events`, or the table a missing field belongs in), without the
+/// fields `toml::Spanned` deserializes through.
+fn key_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut key = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: k } | Segment::Enum { variant: k } => {
+                if k.starts_with("$__serde_spanned") {
+                    continue;
+                }
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
             }
-            Some((_, name)) => table = name,
-            None => {}
+            Segment::Unknown => {}
         }
     }
-    match header(line) {
-        Some((true, name)) if name == "routes" => return format!("routes[{routes}]"),
-        Some((_, name)) => return name,
-        None => {}
-    }
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"'))
-        .filter(|k| !k.is_empty());
-    match (table.is_empty(), key) {
-        (true, Some(k)) => k.to_string(),
-        (false, Some(k)) => format!("{table}.{k}"),
-        (_, None) => table,
-    }
-}
-
-/// A line without its `# comment` (a `#` inside quotes is kept), trimmed.
-fn uncommented(line: &str) -> &str {
-    let mut quote = None;
-    for (i, c) in line.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '#') => return line[..i].trim(),
-            _ => {}
-        }
-    }
-    line.trim()
-}
-
-/// A table header's name, and whether it is an array of tables
-/// (`[[name]]`); spaces inside the brackets allowed.
-fn header(line: &str) -> Option<(bool, String)> {
-    let (array, inner) = match line.strip_prefix("[[") {
-        Some(rest) => (true, rest.strip_suffix("]]")?),
-        None => (false, line.strip_prefix('[')?.strip_suffix(']')?),
-    };
-    let name: String = inner
-        .split('.')
-        .map(|p| p.trim().trim_matches('"'))
-        .collect::<Vec<_>>()
-        .join(".");
-    Some((array, name))
+    key
 }
 
 /// True when `raw` is exactly `${NAME:-}`: a value the operator may leave
