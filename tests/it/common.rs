@@ -6,10 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hookbridge::outbox::Store;
+use std::sync::Arc;
+
+use hookbridge::outbox::{Outbox, SinkMap, Store};
 use hookbridge::pipeline::Pipeline;
+use hookbridge::server::{AppState, app};
 use hookbridge::service::{self, Running, ServeOptions};
 use hookbridge::sources::signature::sign_sha256_hex;
+use poem::listener::{Acceptor, Listener, TcpListener};
 
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
@@ -339,4 +343,65 @@ pub fn numbered_issue(secret: &str, n: usize) -> (Vec<(String, String)>, Vec<u8>
 pub fn issue_marker(text: &str) -> Option<String> {
     let i = text.find("issue-")?;
     text.get(i..i + 10).map(str::to_string)
+}
+
+/// The routes over an `AppState` of its own, on 127.0.0.1:0.
+pub struct Served {
+    pub addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    outbox: Arc<Outbox>,
+}
+
+impl Served {
+    /// Serves `toml` (`{dir}` is a fresh temp dir) over `store`, with
+    /// `tune` applied to the state before it is shared.
+    pub async fn start(
+        toml: &str,
+        store: Arc<dyn Store>,
+        tune: fn(AppState) -> AppState,
+    ) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(
+            &path,
+            toml.replace("{dir}", &dir.path().display().to_string()),
+        )
+        .unwrap();
+        let pipeline = Pipeline::load(&path).unwrap();
+        let outbox = Outbox::start(
+            store.clone(),
+            SinkMap::new(),
+            pipeline.config.delivery.clone(),
+        )
+        .await;
+        let state = Arc::new(tune(AppState::new(pipeline, store, outbox.clone(), None)));
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                app(state),
+                async {
+                    let _ = rx.await;
+                },
+                Some(std::time::Duration::from_secs(5)),
+            ),
+        );
+        Served {
+            addr: addr.to_string(),
+            stop,
+            server,
+            outbox,
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+        self.outbox.shutdown().await;
+    }
 }

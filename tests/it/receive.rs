@@ -7,12 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use hookbridge::outbox::{
-    Accepted, DeliveryMeta, Lane, NewMessage, Outbox, Row, RowId, SinkMap, Status, Store,
-    StoreError,
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError,
 };
-use hookbridge::pipeline::Pipeline;
-use hookbridge::server::{AppState, app};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -717,63 +713,6 @@ impl Store for CountingStore {
         } else {
             Err(StoreError::Busy("queue full".into()))
         }
-    }
-}
-
-/// The routes over an `AppState` of its own, on 127.0.0.1:0.
-struct Served {
-    addr: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    outbox: Arc<Outbox>,
-}
-
-impl Served {
-    /// Serves `toml` (`{dir}` is a fresh temp dir) over `store`, with
-    /// `tune` applied to the state before it is shared.
-    async fn start(toml: &str, store: Arc<dyn Store>, tune: fn(AppState) -> AppState) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bridge.toml");
-        std::fs::write(
-            &path,
-            toml.replace("{dir}", &dir.path().display().to_string()),
-        )
-        .unwrap();
-        let pipeline = Pipeline::load(&path).unwrap();
-        let outbox = Outbox::start(
-            store.clone(),
-            SinkMap::new(),
-            pipeline.config.delivery.clone(),
-        )
-        .await;
-        let state = Arc::new(tune(AppState::new(pipeline, store, outbox.clone(), None)));
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap();
-        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                app(state),
-                async {
-                    let _ = rx.await;
-                },
-                Some(std::time::Duration::from_secs(5)),
-            ),
-        );
-        Served {
-            addr: addr.to_string(),
-            stop,
-            server,
-            outbox,
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.server.await.unwrap().unwrap();
-        self.outbox.shutdown().await;
     }
 }
 

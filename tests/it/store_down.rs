@@ -5,12 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookbridge::outbox::{
-    Accepted, DeliveryMeta, Lane, NewMessage, Outbox, Row, RowId, SinkMap, Status, Store,
-    StoreError,
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError,
 };
-use hookbridge::pipeline::Pipeline;
-use hookbridge::server::{AppState, app};
-use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::common::*;
 
@@ -56,37 +52,9 @@ impl Store for DownStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_get_503_and_health_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bridge.toml");
-    std::fs::write(
-        &path,
-        "[sources.github]\nkind = \"github\"\nsecret = \"k\"\n[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n",
-    )
-    .unwrap();
-    let pipeline = Pipeline::load(&path).unwrap();
-    let store: Arc<dyn Store> = Arc::new(DownStore);
-    let outbox = Outbox::start(
-        store.clone(),
-        SinkMap::new(),
-        pipeline.config.delivery.clone(),
-    )
-    .await;
-    let state = Arc::new(AppState::new(pipeline, store, outbox.clone(), None));
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .unwrap();
-    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            app(state),
-            async {
-                let _ = rx.await;
-            },
-            None,
-        ),
-    );
+    let toml = "[sources.github]\nkind = \"github\"\nsecret = \"k\"\n[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n";
+    let served = Served::start(toml, Arc::new(DownStore), |s| s).await;
+    let addr = &served.addr;
     let client = reqwest::Client::new();
     let body = fixture("github/push.1.json");
     let mut req = client
@@ -120,7 +88,5 @@ async fn deliveries_get_503_and_health_says_why() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let _ = tx.send(());
-    server.await.unwrap().unwrap();
-    outbox.shutdown().await;
+    served.stop().await;
 }
