@@ -379,7 +379,7 @@ async fn hook(
         }
     };
 
-    if event.kind == "ping" {
+    if crate::pipeline::is_ping(&event) {
         tracing::info!(source = %source_label, delivery = %event.delivery_id, kind = %event.kind, repo = %event.repo.key, outcome = "ping", "delivery");
         return text(StatusCode::OK, "pong: verified; ping is not routed");
     }
