@@ -6,12 +6,12 @@
 # `--store :memory:` in the same run.
 #
 #   apt-get install wrk        # Debian's package
-#   bash bench/wrk.sh          # needs ../shared/fixtures and python3
+#   bash bench/wrk.sh          # needs tests/fixtures and python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-[ -f ../shared/fixtures/github/push.1.json ] || { echo "../shared/fixtures is missing" >&2; exit 1; }
+[ -f tests/fixtures/github/push.1.json ] || { echo "tests/fixtures is missing" >&2; exit 1; }
 # HOOKBRIDGE_BIN: a binary already built (e.g. target/profiling/hookbridge)
 if [ -n "${HOOKBRIDGE_BIN:-}" ]; then
   bin=$HOOKBRIDGE_BIN
@@ -27,7 +27,7 @@ duration=${DURATION:-10s}
 python3 - "$work" "$secret" <<'EOF'
 import hashlib, hmac, json, sys
 work, secret = sys.argv[1], sys.argv[2].encode()
-d = json.load(open("../shared/fixtures/github/push.1.json"))
+d = json.load(open("tests/fixtures/github/push.1.json"))
 first = d["commits"][0]
 while len(json.dumps(d)) < 9100:
     d["commits"].append(dict(first))

@@ -389,7 +389,7 @@ to = [{to}]
 
 /// `push.1.json` grown with commits to about 9 KB.
 fn push_body() -> anyhow::Result<Vec<u8>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github/push.1.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/push.1.json");
     let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut push: serde_json::Value =
         serde_json::from_slice(&text).with_context(|| format!("{}", path.display()))?;

@@ -3,7 +3,7 @@
 //! A delivery is read with a hard size cap (counted while reading), handed to
 //! its source for verification and parsing, routed and rendered, and
 //! committed to the outbox; only then is it answered 202. Every refusal has
-//! DESIGN's status and a short body that says why.
+//! its documented status and a short body that says why.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! `bridge.toml`: the typed configuration and its loading.
 //!
-//! Owns the file format of DESIGN.md (server, store, delivery, templates,
+//! Owns the file format (server, store, delivery, templates,
 //! sources, sinks, routes), `${VAR}` expansion, and validation whose errors
 //! name the file, the line, the key and the fix. Everything downstream works
 //! on the validated [`Config`], never on raw TOML.

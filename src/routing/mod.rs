@@ -1,6 +1,6 @@
 //! Routing: a pure function from config and event to the targets it goes to.
 //!
-//! Owns the meaning of a `[[routes]]` entry (DESIGN.md, bridge.toml "Rules"):
+//! Owns the meaning of a `[[routes]]` entry (see `docs/configuration.md`, "Routes"):
 //! a route matches when every field it sets matches, and an event goes to the
 //! union of all matching routes' targets, each once, in route order then
 //! target order. No I/O, and no allocation unless something matches.

@@ -7,7 +7,7 @@ use crate::config::{Secret, SourceConfig, SourceKind};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures")
         .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -420,7 +420,7 @@ fn forge_fixtures_get_github_event_names() {
     for dir in ["gitea", "gogs"] {
         let on_disk = std::fs::read_dir(
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/fixtures")
+                .join("tests/fixtures")
                 .join(dir),
         )
         .unwrap()

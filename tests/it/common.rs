@@ -16,7 +16,7 @@ use hookbridge::sources::signature::sign_sha256_hex;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 pub fn fixture(rel: &str) -> Vec<u8> {
