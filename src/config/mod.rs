@@ -263,9 +263,9 @@ impl Route {
 impl Config {
     /// Reads, expands and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             file: path.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         Config::from_str_with_env(&text, path, &|k| std::env::var(k).ok())
     }

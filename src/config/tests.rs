@@ -245,3 +245,22 @@ fn parse_errors_name_the_key() {
     ));
     assert!(e.contains("`routes[1].events`"), "{e}");
 }
+
+#[test]
+fn an_unreadable_file_keeps_the_io_error_as_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let e = Config::load(&missing).unwrap_err();
+    let ConfigError::Io { file, source } = &e else {
+        panic!("expected an I/O error, got {e:?}");
+    };
+    assert_eq!(file, &missing.display().to_string());
+    assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    let why = source.to_string();
+    let via_source = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(via_source.as_deref(), Some(why.as_str()));
+    assert!(e.to_string().contains("cannot read"), "{e}");
+    // a chain printer says why, once
+    let chained = format!("{:#}", anyhow::Error::new(e));
+    assert_eq!(chained.matches(&why).count(), 1, "{chained}");
+}
