@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn env(k: &str) -> Option<String> {
     match k {
@@ -263,4 +264,27 @@ fn an_unreadable_file_keeps_the_io_error_as_its_source() {
     // a chain printer says why, once
     let chained = format!("{:#}", anyhow::Error::new(e));
     assert_eq!(chained.matches(&why).count(), 1, "{chained}");
+}
+
+#[test]
+fn unknown_kinds_name_the_file_line_key_and_the_valid_kinds() {
+    let e = err(&GOOD.replace("kind = \"github\"", "kind = \"bitbucket\""));
+    assert!(
+        e.starts_with("bridge.toml:9: `sources.github.kind`: unknown source kind `bitbucket`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: use one of: github, gitea, forgejo, gogs, dagshub, gitlab, huggingface"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("kind = \"stdout\"", "kind = \"teams\""));
+    assert!(
+        e.starts_with("bridge.toml:17: `sinks.console.kind`: unknown sink kind `teams`"),
+        "{e}"
+    );
+    assert!(e.contains("fix: use one of: slack, discord, stdout"), "{e}");
+    // not a string at all
+    let e = err(&GOOD.replace("kind = \"stdout\"", "kind = 3"));
+    assert!(e.starts_with("bridge.toml:17: `sinks.console.kind`"), "{e}");
+    assert!(e.contains("use one of: slack, discord, stdout"), "{e}");
 }
