@@ -10,9 +10,10 @@
 //! in `sections/` (`ServerConfig::from_raw`, `Route::from_raw`, ...), which
 //! is also where that section's keys, defaults and typed form are
 //! documented. `context` carries what they share (line numbers, `${VAR}`
-//! expansion).
+//! expansion), and `duration` the bounds every duration key is held to.
 
 mod context;
+mod duration;
 mod error;
 mod pattern;
 mod raw;

@@ -288,3 +288,154 @@ fn unknown_kinds_name_the_file_line_key_and_the_valid_kinds() {
     assert!(e.starts_with("bridge.toml:17: `sinks.console.kind`"), "{e}");
     assert!(e.contains("use one of: slack, discord, stdout"), "{e}");
 }
+
+/// GOOD with its `[delivery]` body replaced by `body`.
+fn with_delivery(body: &str) -> String {
+    GOOD.replace("timeout = \"3s\"", body)
+}
+
+#[test]
+fn an_absurd_max_age_is_refused_with_its_line_range_and_fix() {
+    // `3000000000000h` parses as a std Duration, but overflows the store's
+    // i64 milliseconds and made every message dead without a send.
+    let e = err(&with_delivery(
+        "timeout = \"3s\"\nmax_age = \"3000000000000h\"",
+    ));
+    assert_eq!(
+        e,
+        "bridge.toml:7: `delivery.max_age`: `3000000000000h` is out of range: it must be from 1s to 365d\n  fix: write a duration from 1s to 365d, e.g. \"24h\" (a message not delivered by then is given up)"
+    );
+    // the same through a variable
+    let e = err(&with_delivery("max_age = \"${NOPE:-3000000000000h}\""));
+    assert!(
+        e.starts_with("bridge.toml:6: `delivery.max_age`: `3000000000000h` is out of range"),
+        "{e}"
+    );
+    // and for every other duration key
+    for key in ["timeout", "min_interval"] {
+        let e = err(&with_delivery(&format!("{key} = \"3000000000000h\"")));
+        assert!(
+            e.starts_with(&format!("bridge.toml:6: `delivery.{key}`"))
+                && e.contains("out of range"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn zero_is_refused_except_for_min_interval() {
+    let e = err(&with_delivery("timeout = \"0s\""));
+    assert!(
+        e.starts_with(
+            "bridge.toml:6: `delivery.timeout`: `0s` is out of range: it must be from 1s to 10m"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: write a duration from 1s to 10m, e.g. \"10s\""),
+        "{e}"
+    );
+    let e = err(&with_delivery("max_age = \"0s\""));
+    assert!(
+        e.starts_with(
+            "bridge.toml:6: `delivery.max_age`: `0s` is out of range: it must be from 1s to 365d"
+        ),
+        "{e}"
+    );
+    // zero pacing: send as fast as the platform answers
+    let c = load(&with_delivery("min_interval = \"0s\"")).unwrap();
+    assert_eq!(c.delivery.min_interval, Some(Duration::ZERO));
+}
+
+#[test]
+fn durations_are_accepted_up_to_their_bounds_and_no_further() {
+    let cases: &[(&str, &[(&str, Duration)], &[&str])] = &[
+        (
+            "timeout",
+            &[
+                ("1s", Duration::from_secs(1)),
+                ("10m", Duration::from_secs(600)),
+            ],
+            &["999ms", "10m 1ms", "1h"],
+        ),
+        (
+            "max_age",
+            &[
+                ("1s", Duration::from_secs(1)),
+                ("365d", Duration::from_secs(365 * 86400)),
+            ],
+            &["999ms", "365d 1ms", "366d", "2years"],
+        ),
+        (
+            "min_interval",
+            &[("0s", Duration::ZERO), ("10m", Duration::from_secs(600))],
+            &["10m 1ms", "1d"],
+        ),
+    ];
+    for (key, good, bad) in cases {
+        for (text, want) in *good {
+            let c = load(&with_delivery(&format!("{key} = \"{text}\"")))
+                .unwrap_or_else(|e| panic!("{key} = {text}: {e}"));
+            let got = match *key {
+                "timeout" => c.delivery.timeout,
+                "max_age" => c.delivery.max_age,
+                _ => c.delivery.min_interval.unwrap(),
+            };
+            assert_eq!(got, *want, "{key} = {text}");
+        }
+        for text in *bad {
+            let e = err(&with_delivery(&format!("{key} = \"{text}\"")));
+            assert!(
+                e.starts_with(&format!(
+                    "bridge.toml:6: `delivery.{key}`: `{text}` is out of range"
+                )),
+                "{key} = {text}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_duration_too_large_to_parse_names_the_range() {
+    let e = err(&with_delivery("timeout = \"99999999999999999999h\""));
+    assert!(e.starts_with("bridge.toml:6: `delivery.timeout`"), "{e}");
+    assert!(e.contains("is not a duration"), "{e}");
+    assert!(
+        e.contains("fix: write a number with a unit, from 1s to 10m"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_duration_bound_fits_the_store_and_the_clocks() {
+    use std::time::{Instant, SystemTime};
+    for b in duration::ALL {
+        // what the config accepts is what it says it accepts
+        assert_eq!(
+            humantime::parse_duration(b.min_text).unwrap(),
+            b.min,
+            "{}",
+            b.key
+        );
+        assert_eq!(
+            humantime::parse_duration(b.max_text).unwrap(),
+            b.max,
+            "{}",
+            b.key
+        );
+        // the store keeps ages as i64 milliseconds
+        assert!(i64::try_from(b.max.as_millis()).is_ok(), "{}", b.key);
+        // the workers add durations to both clocks
+        assert!(Instant::now().checked_add(b.max).is_some(), "{}", b.key);
+        assert!(SystemTime::now().checked_add(b.max).is_some(), "{}", b.key);
+    }
+    let keys: Vec<&str> = duration::ALL.iter().map(|b| b.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "delivery.timeout",
+            "delivery.max_age",
+            "delivery.min_interval"
+        ]
+    );
+}

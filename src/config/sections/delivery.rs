@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use crate::config::ConfigError;
 use crate::config::context::Ctx;
+use crate::config::duration::{MAX_AGE, MIN_INTERVAL, TIMEOUT};
 
 /// `[delivery]` as written: durations such as `"10s"`, `"24h"`.
 #[derive(Deserialize)]
@@ -45,6 +46,7 @@ impl Default for DeliveryConfig {
 
 impl DeliveryConfig {
     /// Validates `[delivery]`; an absent section or key keeps the default.
+    /// Each duration is held to its bounds (`duration.rs`).
     pub(crate) fn from_raw(
         raw: Option<&RawDelivery>,
         cx: &Ctx<'_>,
@@ -52,50 +54,13 @@ impl DeliveryConfig {
         let defaults = DeliveryConfig::default();
         let Some(raw) = raw else { return Ok(defaults) };
         Ok(DeliveryConfig {
-            timeout: duration(cx, &raw.timeout, "delivery.timeout", defaults.timeout)?,
-            max_age: duration(cx, &raw.max_age, "delivery.max_age", defaults.max_age)?,
-            min_interval: match &raw.min_interval {
-                Some(v) => {
-                    let text = cx.expand(v, "delivery.min_interval")?;
-                    match humantime::parse_duration(text.trim()) {
-                        Ok(d) => Some(d),
-                        Err(e) => {
-                            return cx.err(
-                                v.span(),
-                                "delivery.min_interval",
-                                format!("`{text}` is not a duration: {e}"),
-                                "write e.g. \"1s\", or \"0s\" to send as fast as the platform answers",
-                            );
-                        }
-                    }
-                }
-                None => None,
-            },
+            timeout: TIMEOUT
+                .parse(cx, raw.timeout.as_ref())?
+                .unwrap_or(defaults.timeout),
+            max_age: MAX_AGE
+                .parse(cx, raw.max_age.as_ref())?
+                .unwrap_or(defaults.max_age),
+            min_interval: MIN_INTERVAL.parse(cx, raw.min_interval.as_ref())?,
         })
-    }
-}
-
-fn duration(
-    cx: &Ctx<'_>,
-    value: &Option<Spanned<String>>,
-    key: &str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    let Some(v) = value else { return Ok(default) };
-    let text = cx.expand(v, key)?;
-    match humantime::parse_duration(text.trim()) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => cx.err(
-            v.span(),
-            key,
-            "must be longer than zero",
-            "write e.g. \"10s\"",
-        ),
-        Err(e) => cx.err(
-            v.span(),
-            key,
-            format!("`{text}` is not a duration: {e}"),
-            "write a number with a unit, e.g. \"10s\", \"5m\", \"24h\"",
-        ),
     }
 }
