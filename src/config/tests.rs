@@ -439,3 +439,125 @@ fn every_duration_bound_fits_the_store_and_the_clocks() {
         ]
     );
 }
+
+const DB_PASSWORD: &str = "pq-S3cret-9";
+
+/// GOOD with `[store]` written as `store`, and `HOOKBRIDGE_DATABASE_URL`
+/// set to `url` (when given).
+fn load_store(store: &str, url: Option<&str>) -> Result<Config, ConfigError> {
+    let text = GOOD.replace("[delivery]", &format!("[store]\n{store}\n\n[delivery]"));
+    let url = url.map(str::to_string);
+    let env = move |k: &str| match k {
+        "HOOKBRIDGE_DATABASE_URL" => url.clone(),
+        other => env(other),
+    };
+    Config::from_str_with_env(&text, Path::new("bridge.toml"), &env)
+}
+
+#[test]
+fn a_postgres_url_is_read_from_the_environment_and_never_shown() {
+    let url = format!("postgres://hb:{DB_PASSWORD}@db.internal:5432/hookbridge?sslmode=require");
+    let c = load_store("url = \"${HOOKBRIDGE_DATABASE_URL}\"", Some(&url)).unwrap();
+    assert_eq!(c.store.url.as_ref().map(Secret::expose), Some(url.as_str()));
+    // `path` keeps its meaning and default
+    assert_eq!(c.store.path, "hookbridge.db");
+    assert!(!c.store.is_memory());
+    let shown = "postgres://hb:***@db.internal:5432/hookbridge?sslmode=require";
+    assert_eq!(c.store.redacted_url().as_deref(), Some(shown));
+    assert_eq!(c.store.location(), shown);
+    for text in [
+        format!("{c:?}"),
+        format!("{:?}", c.store),
+        format!("{:#?}", c),
+    ] {
+        assert!(!text.contains(DB_PASSWORD), "{text}");
+    }
+    // libpq's other spelling, and a password given as a query parameter
+    let url = format!("postgresql://db.internal/hookbridge?user=hb&password={DB_PASSWORD}");
+    let c = load_store("url = \"${HOOKBRIDGE_DATABASE_URL}\"", Some(&url)).unwrap();
+    assert_eq!(
+        c.store.redacted_url().as_deref(),
+        Some("postgresql://db.internal/hookbridge?user=hb&password=***")
+    );
+    assert!(!format!("{c:?}").contains(DB_PASSWORD));
+    // no password: nothing to hide, shown as written
+    let c = load_store("url = \"postgres://hb@localhost/hookbridge\"", None).unwrap();
+    assert_eq!(
+        c.store.redacted_url().as_deref(),
+        Some("postgres://hb@localhost/hookbridge")
+    );
+}
+
+#[test]
+fn without_path_or_url_the_store_is_the_default_file() {
+    let c = load(GOOD).unwrap();
+    assert_eq!(c.store.path, "hookbridge.db");
+    assert!(c.store.url.is_none());
+    assert_eq!(c.store.redacted_url(), None);
+    assert_eq!(c.store.location(), "hookbridge.db");
+    let c = load_store("path = \":memory:\"", None).unwrap();
+    assert!(c.store.is_memory() && c.store.url.is_none());
+}
+
+#[test]
+fn store_path_and_url_together_are_refused() {
+    let url = format!("postgres://hb:{DB_PASSWORD}@db/hookbridge");
+    let e = load_store(
+        "path = \"hookbridge.db\"\nurl = \"${HOOKBRIDGE_DATABASE_URL}\"",
+        Some(&url),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("bridge.toml:7: `store.url`: `path` and `url` are both set"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: keep `path` for SQLite, or `url` for PostgreSQL"),
+        "{e}"
+    );
+    assert!(!e.contains(DB_PASSWORD), "{e}");
+}
+
+#[test]
+fn a_store_url_that_is_not_postgres_is_refused_without_showing_it() {
+    let bad = [
+        format!("mysql://hb:{DB_PASSWORD}@db/hookbridge"),
+        format!("https://hb:{DB_PASSWORD}@db/hookbridge"),
+        format!("hb:{DB_PASSWORD}@db/hookbridge"),
+        format!("host=db user=hb password={DB_PASSWORD}"),
+        String::new(),
+        "   ".to_string(),
+    ];
+    for url in &bad {
+        let e = load_store("url = \"${HOOKBRIDGE_DATABASE_URL}\"", Some(url))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bridge.toml:6: `store.url`: "), "{url}: {e}");
+        assert!(
+            e.contains("fix: write url = \"${HOOKBRIDGE_DATABASE_URL}\""),
+            "{e}"
+        );
+        assert!(!e.contains(DB_PASSWORD), "{e}");
+    }
+    // a postgres URL that does not parse: the reason, not the value
+    let url = format!("postgres://hb:{DB_PASSWORD}@db:port/hookbridge");
+    let e = load_store("url = \"${HOOKBRIDGE_DATABASE_URL}\"", Some(&url))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("bridge.toml:6: `store.url`: is not a valid URL: invalid port number"),
+        "{e}"
+    );
+    assert!(!e.contains(DB_PASSWORD), "{e}");
+    // the variable not set at all
+    let e = load_store("url = \"${HOOKBRIDGE_DATABASE_URL}\"", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "bridge.toml:6: `store.url`: environment variable `HOOKBRIDGE_DATABASE_URL` is not set"
+        ),
+        "{e}"
+    );
+}
