@@ -25,14 +25,21 @@ use super::{
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// `[server]`: listen address, body cap.
     server: Option<RawServer>,
+    /// `[store]`: SQLite path or PostgreSQL URL.
     store: Option<RawStore>,
+    /// `[delivery]`: send timeout, max age, pacing.
     delivery: Option<RawDelivery>,
+    /// `[templates]`: override directory.
     templates: Option<RawTemplates>,
+    /// `[sources.NAME]` tables, by name.
     #[serde(default)]
     sources: BTreeMap<String, Spanned<RawSource>>,
+    /// `[sinks.NAME]` tables, by name.
     #[serde(default)]
     sinks: BTreeMap<String, Spanned<RawSink>>,
+    /// `[[routes]]`, in file order.
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
 }

@@ -347,9 +347,17 @@ fn zero_is_refused_except_for_min_interval() {
     assert_eq!(c.delivery.min_interval, Some(Duration::ZERO));
 }
 
+/// A duration key, values it takes (with what they parse to) and values it
+/// refuses as out of range.
+type BoundsCase = (
+    &'static str,
+    &'static [(&'static str, Duration)],
+    &'static [&'static str],
+);
+
 #[test]
 fn durations_are_accepted_up_to_their_bounds_and_no_further() {
-    let cases: &[(&str, &[(&str, Duration)], &[&str])] = &[
+    const CASES: &[BoundsCase] = &[
         (
             "timeout",
             &[
@@ -372,7 +380,7 @@ fn durations_are_accepted_up_to_their_bounds_and_no_further() {
             &["10m 1ms", "1d"],
         ),
     ];
-    for (key, good, bad) in cases {
+    for (key, good, bad) in CASES {
         for (text, want) in *good {
             let c = load(&with_delivery(&format!("{key} = \"{text}\"")))
                 .unwrap_or_else(|e| panic!("{key} = {text}: {e}"));

@@ -41,7 +41,10 @@ pub(crate) struct RawRoute {
 /// Where a message goes: a sink, and for bot-token sinks a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
+    /// The sink's name.
     pub sink: String,
+    /// Slack `#name` or channel id, Discord channel id: only for sinks that
+    /// post with a bot token.
     pub channel: Option<String>,
 }
 

@@ -24,6 +24,7 @@ pub(crate) struct RawSink {
     api_base: Option<Spanned<String>>,
 }
 
+/// The platform a sink posts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SinkKind {
     Slack,
