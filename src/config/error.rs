@@ -3,11 +3,18 @@
 use std::fmt;
 
 /// A config that cannot be used, with file, line, key and the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    Io { file: String, message: String },
+    /// The file could not be read; the I/O error is the source, so a chain
+    /// printer (`{:#}`) says why.
+    #[error("{file}: cannot read")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The file was read but is wrong at a known place.
+    #[error(fmt = fmt_invalid)]
     Invalid {
         file: String,
         /// 1-based line, when known.
@@ -37,32 +44,25 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Io { file, message } => write!(f, "{file}: cannot read: {message}"),
-            ConfigError::Invalid {
-                file,
-                line,
-                key,
-                message,
-                fix,
-            } => {
-                match line {
-                    Some(l) => write!(f, "{file}:{l}: ")?,
-                    None => write!(f, "{file}: ")?,
-                }
-                if !key.is_empty() {
-                    write!(f, "`{key}`: ")?;
-                }
-                write!(f, "{message}")?;
-                if !fix.is_empty() {
-                    write!(f, "\n  fix: {fix}")?;
-                }
-                Ok(())
-            }
-        }
+/// `file:line: `key`: message` and, on its own line, `fix: …`.
+fn fmt_invalid(
+    file: &str,
+    line: &Option<usize>,
+    key: &str,
+    message: &str,
+    fix: &str,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    match line {
+        Some(l) => write!(f, "{file}:{l}: ")?,
+        None => write!(f, "{file}: ")?,
     }
+    if !key.is_empty() {
+        write!(f, "`{key}`: ")?;
+    }
+    write!(f, "{message}")?;
+    if !fix.is_empty() {
+        write!(f, "\n  fix: {fix}")?;
+    }
+    Ok(())
 }
-
-impl std::error::Error for ConfigError {}
