@@ -193,7 +193,8 @@ fn check(path: &Path) -> anyhow::Result<()> {
     writeln!(
         out,
         "listen: {}   store: {}",
-        config.server.listen, config.store.path
+        config.server.listen,
+        config.store.location()
     )?;
     writeln!(out, "\nsources:")?;
     for s in config.sources.values() {
@@ -278,12 +279,23 @@ fn check(path: &Path) -> anyhow::Result<()> {
         if to.is_empty() {
             to.push("(nothing: its sinks are disabled)".into());
         }
+        let threads = match (r.thread, r.broadcast) {
+            (false, _) => "",
+            (true, false) => "   threads",
+            (true, true) => "   threads, broadcast",
+        };
         writeln!(
             out,
-            "      -> {}   template set: {}",
+            "      -> {}   template set: {}{threads}",
             to.join(", "),
             r.template_set()
         )?;
+        for (target, why) in r.thread_problems(&config.sinks) {
+            writeln!(
+                out,
+                "      note: {target} posts top-level, not in threads: {why}"
+            )?;
+        }
     }
     let mut problems = Renderer::check(&config.templates_dir);
     if problems.is_empty()

@@ -118,7 +118,7 @@ fn deserialize(cx: &Ctx<'_>) -> Result<RawConfig, ConfigError> {
     })
 }
 
-const README_FIX: &str = "README.md (bridge.toml) lists every key, its values and its default";
+const README_FIX: &str = "docs/configuration.md lists every key, its values and its default";
 
 /// The fix for a shape error at `key`: the valid values where there are few,
 /// else where every key is documented.

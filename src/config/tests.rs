@@ -238,7 +238,7 @@ fn parse_errors_name_the_key() {
         "{GOOD}\n[[routes]]\nevents = \"push\"\nto = [\"console\"]\n"
     ));
     assert!(e.contains("`routes[1].events`"), "{e}");
-    assert!(e.contains("README.md"), "{e}");
+    assert!(e.contains("docs/configuration.md"), "{e}");
     // headers with spaces, quotes and comments
     let e = err(&format!(
         "{}\n[[ routes ]] # the second\nevents = \"push\"\nto = [\"console\"]\n",
@@ -568,4 +568,70 @@ fn a_store_url_that_is_not_postgres_is_refused_without_showing_it() {
         ),
         "{e}"
     );
+}
+
+const THREADS: &str = r#"
+[sources.github]
+kind = "github"
+secret = "${GH_SECRET}"
+
+[sinks.bot]
+kind = "slack"
+token = "${SLACK_BOT_TOKEN}"
+
+[sinks.hook]
+kind = "slack"
+webhook_url = "https://hooks.slack.com/services/T/B/x"
+
+[sinks.forum]
+kind = "discord"
+webhook_url = "https://discord.com/api/webhooks/1/abc"
+forum = true
+
+[sinks.text]
+kind = "discord"
+webhook_url = "https://discord.com/api/webhooks/2/def"
+
+[[routes]]
+events = ["pull_request"]
+to = ["bot:#eng", "hook", "forum", "text"]
+thread = true
+broadcast = true
+
+[[routes]]
+events = ["push"]
+to = ["bot:#eng"]
+"#;
+
+#[test]
+fn routes_that_thread_name_each_sink_that_cannot() {
+    let c = load(THREADS).unwrap();
+    assert!(c.routes[0].thread && c.routes[0].broadcast);
+    assert!(!c.routes[1].thread && !c.routes[1].broadcast);
+    let problems: Vec<(String, &str)> = c.routes[0]
+        .thread_problems(&c.sinks)
+        .map(|(t, why)| (t.to_string(), why))
+        .collect();
+    let names: Vec<&str> = problems.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(names, ["hook", "text"], "{problems:?}");
+    assert!(
+        problems[0].1.contains("Slack incoming webhook"),
+        "{problems:?}"
+    );
+    assert!(problems[1].1.contains("forum = true"), "{problems:?}");
+    // a route that does not ask for threads has nothing to explain
+    assert_eq!(c.routes[1].thread_problems(&c.sinks).count(), 0);
+}
+
+#[test]
+fn broadcast_needs_thread_and_forum_needs_a_discord_webhook() {
+    let e = err(&THREADS.replacen("thread = true\n", "", 1));
+    assert!(e.contains("`routes[0].broadcast`"), "{e}");
+    assert!(e.contains("fix: add thread = true"), "{e}");
+    let e = err(&THREADS.replacen(
+        "webhook_url = \"https://hooks.slack.com/services/T/B/x\"",
+        "webhook_url = \"https://hooks.slack.com/services/T/B/x\"\nforum = true",
+        1,
+    ));
+    assert!(e.contains("`sinks.hook.forum`"), "{e}");
 }

@@ -15,6 +15,7 @@ fn cfg(kind: SinkKind, token: Option<&str>, webhook: Option<&str>) -> SinkConfig
         token: token.map(Secret::new),
         webhook_url: webhook.map(Secret::new),
         api_base: None,
+        forum: false,
     }
 }
 

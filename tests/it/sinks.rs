@@ -79,6 +79,7 @@ impl Case {
             token: token.map(Secret::new),
             webhook_url: webhook_url.map(Secret::new),
             api_base,
+            forum: false,
         }
     }
 

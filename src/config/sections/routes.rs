@@ -36,6 +36,12 @@ pub(crate) struct RawRoute {
     to: Spanned<Vec<String>>,
     /// Template set name.
     template: Option<Spanned<String>>,
+    /// `thread = true`: each pull request, issue, merge request or
+    /// discussion keeps its events in one thread under a living parent card.
+    thread: Option<bool>,
+    /// `broadcast = true`: state changes (opened, merged, closed,
+    /// reopened) are also shown in the channel. Needs `thread = true`.
+    broadcast: Option<Spanned<bool>>,
 }
 
 /// Where a message goes: a sink, and for bot-token sinks a channel.
@@ -103,11 +109,27 @@ pub struct Route {
     pub to: Vec<Target>,
     /// Template set name; `default` when absent.
     pub template: Option<String>,
+    /// Keep each item's events in one thread (where the sink can thread).
+    pub thread: bool,
+    /// Show an item's state changes in the channel too.
+    pub broadcast: bool,
 }
 
 impl Route {
     pub fn template_set(&self) -> &str {
         self.template.as_deref().unwrap_or("default")
+    }
+
+    /// For a route that asks for threads: each target whose sink cannot
+    /// thread, and why (its messages post top-level instead).
+    pub fn thread_problems<'a>(
+        &'a self,
+        sinks: &'a BTreeMap<String, SinkConfig>,
+    ) -> impl Iterator<Item = (&'a Target, &'static str)> + 'a {
+        self.to
+            .iter()
+            .filter(|_| self.thread)
+            .filter_map(|t| Some((t, sinks.get(&t.sink)?.can_thread().err()?)))
     }
 
     /// Validates the `index`th `[[routes]]` entry against the sources and
@@ -154,6 +176,19 @@ impl Route {
                 );
             }
         }
+        let thread = route.thread.unwrap_or(false);
+        let broadcast = match &route.broadcast {
+            Some(b) if *b.get_ref() && !thread => {
+                return cx.err(
+                    b.span(),
+                    key("broadcast"),
+                    "`broadcast` shows a thread's state changes in the channel, but this route does not thread",
+                    "add thread = true to the route, or remove broadcast",
+                );
+            }
+            Some(b) => *b.get_ref(),
+            None => false,
+        };
         Ok(Route {
             index,
             line: cx.line(raw.span().start),
@@ -166,6 +201,8 @@ impl Route {
             exclude_labels: names(cx, &route.exclude_labels, &key("exclude_labels"))?,
             to,
             template: route.template.as_ref().map(|t| t.get_ref().clone()),
+            thread,
+            broadcast,
         })
     }
 }

@@ -22,6 +22,9 @@ pub(crate) struct RawSink {
     webhook_url: Option<Spanned<String>>,
     /// `api_base = "http://127.0.0.1:9200/api/"`: for tests and proxies.
     api_base: Option<Spanned<String>>,
+    /// `forum = true`: the Discord webhook posts into a forum channel, where
+    /// every new post is a thread (so routes with `thread = true` can thread).
+    forum: Option<Spanned<bool>>,
 }
 
 /// The platform a sink posts to.
@@ -82,12 +85,31 @@ pub struct SinkConfig {
     pub webhook_url: Option<Secret>,
     /// Base URL of the platform API, for tests and proxies.
     pub api_base: Option<String>,
+    /// A Discord webhook into a forum channel: new posts start threads.
+    pub forum: bool,
 }
 
 impl SinkConfig {
     /// True when messages go through a bot token and so need a channel.
     pub fn needs_channel(&self) -> bool {
         self.kind != SinkKind::Stdout && self.token.is_some() && self.webhook_url.is_none()
+    }
+
+    /// Whether this sink can keep an item's events in one thread and edit
+    /// its parent; `Err` says why not, for `check` and the start-up log.
+    pub fn can_thread(&self) -> Result<(), &'static str> {
+        match (self.kind, self.token.is_some(), self.webhook_url.is_some()) {
+            (SinkKind::Stdout, _, _) => Err("stdout prints every message on its own"),
+            (SinkKind::Slack, true, _) => Ok(()),
+            (SinkKind::Slack, false, _) => Err(
+                "a Slack incoming webhook cannot thread or edit: use a bot token (token = \"${SLACK_BOT_TOKEN}\") with the channel in the route",
+            ),
+            (SinkKind::Discord, true, _) => Ok(()),
+            (SinkKind::Discord, false, _) if self.forum => Ok(()),
+            (SinkKind::Discord, false, _) => Err(
+                "a Discord webhook in a text channel cannot thread: point it at a forum channel and set forum = true, or use a bot token",
+            ),
+        }
     }
 
     /// Validates `[sinks.NAME]`. `Ok(None)`: the sink is disabled, because
@@ -133,6 +155,18 @@ impl SinkConfig {
             }
             _ => {}
         }
+        let forum = match &sink.forum {
+            Some(f) if *f.get_ref() && (kind != SinkKind::Discord || webhook_url.is_none()) => {
+                return cx.err(
+                    f.span(),
+                    format!("{key}.forum"),
+                    "`forum` is for a Discord webhook that posts into a forum channel",
+                    "remove it: a bot token threads in any text channel, and Slack threads with a bot token",
+                );
+            }
+            Some(f) => *f.get_ref(),
+            None => false,
+        };
         if let (Some(w), Some(written)) = (&webhook_url, &sink.webhook_url)
             && !(w.expose().starts_with("https://") || w.expose().starts_with("http://"))
         {
@@ -149,6 +183,7 @@ impl SinkConfig {
             token,
             webhook_url,
             api_base,
+            forum,
         }))
     }
 }
