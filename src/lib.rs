@@ -19,3 +19,4 @@ pub mod server;
 pub mod service;
 pub mod sinks;
 pub mod sources;
+pub mod threads;
