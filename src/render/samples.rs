@@ -25,6 +25,8 @@ fn forge(kind: &str) -> Event {
         actor: Actor {
             name: "octocat".into(),
             url: "https://github.com/octocat".into(),
+            login: "octocat".into(),
+            ..Actor::default()
         },
         ..Event::default()
     }
@@ -78,6 +80,7 @@ pub(crate) fn push(n: usize, total: usize) -> Event {
                 url: format!("{REPO_URL}/commit/{id}"),
                 author: "Mona Lisa".into(),
                 id,
+                ..Commit::default()
             }
         })
         .collect();
@@ -220,6 +223,8 @@ fn fork() -> Event {
     e.actor = Actor {
         name: "hubot".into(),
         url: "https://github.com/hubot".into(),
+        login: "hubot".into(),
+        ..Actor::default()
     };
     e.payload = with(
         base_payload(),
@@ -314,7 +319,7 @@ fn hub(scope: &str, action: &str, repo_type: &str) -> Event {
         },
         actor: Actor {
             name: HF_USER_ID.into(),
-            url: String::new(),
+            ..Actor::default()
         },
         url: url.into(),
         payload: json!({

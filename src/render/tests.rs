@@ -765,6 +765,7 @@ fn and_n_more_counts_what_the_list_did_not_show() {
         message: format!("change {i}"),
         url: format!("https://example.com/c/{i}"),
         author: "ann".into(),
+        ..Commit::default()
     };
     // A forge that lists 3 of 12 commits: 3 lines, then "and 9 more".
     let mut e = Event {
