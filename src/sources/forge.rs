@@ -1124,7 +1124,9 @@ fn fill_alert(ev: &mut Event, event_name: &str, p: &Value) {
                 }
                 .into();
             }
-            ("secret scanning alert", "secret-scanning")
+            // Without the alert's own link, the repository's security
+            // overview (which lists it).
+            ("leaked credential alert", "")
         }
         _ => {
             // The retired repository vulnerability alert: no number, and
@@ -1162,8 +1164,10 @@ fn fill_alert(ev: &mut Event, event_name: &str, p: &Value) {
     };
     if alert.url.is_empty() && !repo.is_empty() {
         alert.url = match number {
-            Some(n) => format!("{repo}/security/{security_path}/{n}"),
-            None => format!("{repo}/security"),
+            Some(n) if !security_path.is_empty() => {
+                format!("{repo}/security/{security_path}/{n}")
+            }
+            _ => format!("{repo}/security"),
         };
     }
     ev.title = alert.summary.clone();
