@@ -355,8 +355,15 @@ impl Ci {
     pub fn set_state(&mut self, word: &str) {
         self.state = word.to_string();
         let (status, conclusion) = match word.to_ascii_lowercase().as_str() {
-            "created" | "pending" | "queued" | "requested" | "waiting" | "waiting_for_resource"
-            | "preparing" | "scheduled" | "blocked" => ("queued", ""),
+            "created"
+            | "pending"
+            | "queued"
+            | "requested"
+            | "waiting"
+            | "waiting_for_resource"
+            | "preparing"
+            | "scheduled"
+            | "blocked" => ("queued", ""),
             "running" | "in_progress" | "canceling" => ("in_progress", ""),
             "success" | "succeeded" | "passed" => ("completed", "success"),
             "failed" | "failure" | "error" | "errored" => ("completed", "failure"),
@@ -400,12 +407,7 @@ impl Ci {
 
 /// Seconds in words: `45s`, `3m 12s`, `2h 5m`, `3d 4h`.
 pub fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (
-        secs / 86_400,
-        secs / 3_600 % 24,
-        secs / 60 % 60,
-        secs % 60,
-    );
+    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) if s == 0 => format!("{m}m"),

@@ -244,7 +244,11 @@ pub(super) fn parse(kind: SourceKind, d: &Delivery<'_>) -> Result<Event, Rejecti
         "gollum" => fill_gollum(&mut ev, &payload),
         "member" => {
             ev.member = person(payload.get("member"), &base);
-            ev.title = ev.member.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+            ev.title = ev
+                .member
+                .as_ref()
+                .map(|m| m.name.clone())
+                .unwrap_or_default();
         }
         "workflow_run" | "workflow_job" | "check_run" | "check_suite" => {
             fill_run(&mut ev, &event_name, &payload)
@@ -493,7 +497,11 @@ fn fill_push(ev: &mut Event, f: Forge<'_>, p: &Value) {
     } else if is_zero_sha(before) && ev.compare_url.contains(before) {
         // A new branch on Gitea/Gogs compares against the all-zero
         // commit, a page that does not exist: link the head commit.
-        ev.compare_url = ev.commits.first().map(|c| c.url.clone()).unwrap_or_default();
+        ev.compare_url = ev
+            .commits
+            .first()
+            .map(|c| c.url.clone())
+            .unwrap_or_default();
     }
     if !ev.compare_url.is_empty() {
         ev.url = ev.compare_url.clone();
@@ -509,7 +517,11 @@ pub(super) fn wrote_it(pusher: &[String], author: Option<&Value>) -> bool {
         .iter()
         .filter_map(|k| author.get(k).and_then(Value::as_str))
         .filter(|v| !v.is_empty() && (!v.contains('[') || v.contains('@')))
-        .any(|v| pusher.iter().any(|p| !p.is_empty() && p.eq_ignore_ascii_case(v)))
+        .any(|v| {
+            pusher
+                .iter()
+                .any(|p| !p.is_empty() && p.eq_ignore_ascii_case(v))
+        })
 }
 
 fn fill_ref(ev: &mut Event, f: Forge<'_>, event_name: &str, p: &Value) {
@@ -934,21 +946,21 @@ fn fill_run(ev: &mut Event, event_name: &str, p: &Value) {
     let app = first_str(run, &[&["app", "slug"], &["check_suite", "app", "slug"]]);
     let (start, end) = match event_name {
         "workflow_run" => {
-            ci.name = first_str(
-                p,
-                &[&["workflow", "name"], &["workflow_run", "name"]],
-            );
+            ci.name = first_str(p, &[&["workflow", "name"], &["workflow_run", "name"]]);
             ci.number = u64_at(run, &["run_number"]);
             ci.trigger = first_str(run, &[&["event"]]);
             if let Some(pr) = &mut ci.pull_request {
                 pr.title = first_line(&first_str(run, &[&["display_title"]]));
             }
-            ("run_started_at", "updated_at")
+            (
+                first_str(run, &[&["run_started_at"], &["created_at"]]),
+                "updated_at",
+            )
         }
         "workflow_job" => {
             ci.name = first_str(run, &[&["name"]]);
             ci.workflow = first_str(run, &[&["workflow_name"]]);
-            ("started_at", "completed_at")
+            (first_str(run, &[&["started_at"]]), "completed_at")
         }
         "check_run" => {
             ci.name = first_str(run, &[&["name"]]);
@@ -957,7 +969,7 @@ fn fill_run(ev: &mut Event, event_name: &str, p: &Value) {
             if app == "github-actions" {
                 ev.covered_by = "workflow_job".into();
             }
-            ("started_at", "completed_at")
+            (first_str(run, &[&["started_at"]]), "completed_at")
         }
         _ => {
             // A check suite: one app's checks on one commit.
@@ -968,7 +980,7 @@ fn fill_run(ev: &mut Event, event_name: &str, p: &Value) {
             if app == "github-actions" {
                 ev.covered_by = "workflow_run".into();
             }
-            ("created_at", "updated_at")
+            (first_str(run, &[&["created_at"]]), "updated_at")
         }
     };
     if ci.name.is_empty() {
@@ -976,12 +988,15 @@ fn fill_run(ev: &mut Event, event_name: &str, p: &Value) {
     }
     if ci.finished {
         ci.set_duration(seconds_between(
-            str_at(run, &[start]).unwrap_or_default(),
+            &start,
             str_at(run, &[end]).unwrap_or_default(),
         ));
     }
     if pull_ref_number(&head_branch).is_none() {
-        ci.branch = head_branch.strip_prefix("refs/heads/").unwrap_or(&head_branch).to_string();
+        ci.branch = head_branch
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&head_branch)
+            .to_string();
     }
     if !ci.branch.is_empty() {
         ev.branch = Some(ci.branch.clone());
@@ -1007,7 +1022,11 @@ fn fill_status(ev: &mut Event, p: &Value) {
     }
     ci.commit_title = first_line(&first_str(p, &[&["commit", "commit", "message"]]));
     // The branches whose head this commit is: one names the branch.
-    if let Some([only]) = p.get("branches").and_then(Value::as_array).map(Vec::as_slice) {
+    if let Some([only]) = p
+        .get("branches")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
         ci.branch = first_str(only, &[&["name"]]);
         ev.branch = Some(ci.branch.clone()).filter(|b| !b.is_empty());
     }
@@ -1041,7 +1060,10 @@ fn fill_deployment(ev: &mut Event, event_name: &str, p: &Value) {
     ci.commit_url = commit_url(ev, &ci.sha);
     let r#ref = first_str(dep, &[&["ref"]]);
     if !r#ref.is_empty() && r#ref != ci.sha {
-        ci.branch = r#ref.strip_prefix("refs/heads/").unwrap_or(&r#ref).to_string();
+        ci.branch = r#ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&r#ref)
+            .to_string();
         ev.branch = Some(ci.branch.clone());
     }
     if ci.url.is_empty() && !ev.repo.url.is_empty() {
@@ -1087,7 +1109,11 @@ fn fill_alert(ev: &mut Event, event_name: &str, p: &Value) {
             );
             alert.fixed_in = first_str(
                 a,
-                &[&["security_vulnerability", "first_patched_version", "identifier"]],
+                &[&[
+                    "security_vulnerability",
+                    "first_patched_version",
+                    "identifier",
+                ]],
             );
             alert.path = first_str(a, &[&["dependency", "manifest_path"]]);
             ("Dependabot alert", "dependabot")

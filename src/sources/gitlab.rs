@@ -24,9 +24,7 @@ use super::{
     Delivery, Rejection, commits_of, decode_body, first_str, set_push_ref, str_at, u64_at,
 };
 use crate::config::SourceConfig;
-use crate::event::{
-    Actor, Ci, Comment, Event, Item, Job, Link, Page, PullRequest, Repo, Review,
-};
+use crate::event::{Actor, Ci, Comment, Event, Item, Job, Link, Page, PullRequest, Repo, Review};
 
 pub(super) fn verify(source: &SourceConfig, d: &Delivery<'_>) -> Result<(), Rejection> {
     let Some(token) = d.header("x-gitlab-token") else {
@@ -579,7 +577,10 @@ fn fill_note(ev: &mut Event, cx: &Ctx<'_>) -> (String, String) {
             // `designs/issue-<n>/<file>`: the design's page hangs off the issue.
             let path = first_str(
                 attrs,
-                &[&["position", "new_path"], &["original_position", "new_path"]],
+                &[
+                    &["position", "new_path"],
+                    &["original_position", "new_path"],
+                ],
             );
             let file = path.rsplit('/').next().unwrap_or_default().to_string();
             let issue = path
@@ -604,18 +605,16 @@ fn fill_note(ev: &mut Event, cx: &Ctx<'_>) -> (String, String) {
             ("note", item)
         }
         other => {
-            let noun = other
-                .rsplit("::")
-                .next()
-                .unwrap_or(other)
-                .chars()
-                .fold(String::new(), |mut s, c| {
+            let noun = other.rsplit("::").next().unwrap_or(other).chars().fold(
+                String::new(),
+                |mut s, c| {
                     if c.is_uppercase() && !s.is_empty() {
                         s.push(' ');
                     }
                     s.extend(c.to_lowercase());
                     s
-                });
+                },
+            );
             let item = Item {
                 item_type: noun.replace(' ', "_"),
                 noun,
@@ -687,7 +686,10 @@ fn fill_pipeline(ev: &mut Event, cx: &Ctx<'_>) -> (String, String) {
     if ci.commit_url.is_empty() && !ci.sha.is_empty() {
         ci.commit_url = link_under(&cx.web, &format!("commit/{}", ci.sha));
     }
-    ci.commit_title = first_line(&first_str(p, &[&["commit", "title"], &["commit", "message"]]));
+    ci.commit_title = first_line(&first_str(
+        p,
+        &[&["commit", "title"], &["commit", "message"]],
+    ));
     ci.trigger = first_str(attrs, &[&["source"]]);
     let r#ref = first_str(attrs, &[&["ref"]]);
     if attrs.get("tag").and_then(Value::as_bool).unwrap_or(false) {

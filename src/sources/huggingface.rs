@@ -107,7 +107,10 @@ pub(super) fn parse(d: &Delivery<'_>) -> Result<Event, Rejection> {
                 // The pull request's target branch; its head is `refs/pr/<n>`.
                 ev.pull_request = Some(PullRequest {
                     base,
-                    head: ev.number.map(|n| format!("refs/pr/{n}")).unwrap_or_default(),
+                    head: ev
+                        .number
+                        .map(|n| format!("refs/pr/{n}"))
+                        .unwrap_or_default(),
                     merged: status == "merged",
                     draft: status == "draft",
                     ..PullRequest::default()
@@ -203,7 +206,11 @@ fn ref_update(r: &Value, web: &str) -> RefUpdate {
         .strip_prefix("refs/pr/")
         .and_then(|n| n.parse::<u64>().ok());
     let (name, ref_type, url) = if let Some(n) = pr {
-        (format!("PR #{n}"), "pull_request", link(format!("discussions/{n}")))
+        (
+            format!("PR #{n}"),
+            "pull_request",
+            link(format!("discussions/{n}")),
+        )
     } else if let Some(t) = full.strip_prefix("refs/tags/") {
         (t.to_string(), "tag", link(format!("tree/{t}")))
     } else {
