@@ -1696,3 +1696,137 @@ fn hub_refs_in_words() {
     assert_eq!((pr.base.as_str(), pr.head.as_str()), ("main", "refs/pr/19"));
     assert_eq!(ev.item.unwrap().noun, "pull request");
 }
+
+/// What the shipped templates say for the fixtures, in plain words: the
+/// facts above, read by a person. No message shows a raw dotted kind.
+#[test]
+fn fixtures_read_in_plain_words() {
+    let r = crate::render::Renderer::load(std::path::Path::new("/nonexistent/templates"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let plain = |kind: SourceKind, rel: &str| {
+        let ev = fixture_event(kind, rel);
+        (r.render(crate::render::Platform::Plain, "default", &ev), ev)
+    };
+    for (rel, words) in [
+        ("gitlab/note.2.json", "commented on commit 82689dd"),
+        (
+            "gitlab/note.3.json",
+            "commented on snippet $2547713: a very new new feature",
+        ),
+        ("gitlab/note.4.json", "commented on design: Screenshot.png"),
+        (
+            "gitlab/merge_request.approved.1.json",
+            "Eeshan Garg approved merge request !1",
+        ),
+        (
+            "gitlab/merge_request.approval.1.json",
+            "added their approval to merge request !1",
+        ),
+        (
+            "gitlab/build.failed.1.json",
+            "Job build-job failed on master",
+        ),
+        (
+            "gitlab/deployment.failed.1.json",
+            "Deployment of master to production failed",
+        ),
+        (
+            "gitlab/pipeline.running.1.json",
+            "Pipeline #4414206 is running on master",
+        ),
+        (
+            "gitlab/feature_flag.1.json",
+            "Varun Kolanu turned off feature flag sample-feature-flag",
+        ),
+        (
+            "gitlab/emoji.award.1.json",
+            "reacted (:thumbsup:) to merge request !1",
+        ),
+        (
+            "gitlab/push.1.json",
+            "Tomasz Kolek pushed 2 commits to tomek",
+        ),
+        (
+            "github/check_run.completed.1.json",
+            "Check success_job failed on feature",
+        ),
+        (
+            "github/check_suite.completed.1.json",
+            "Checks by octocoders-linter passed on changes for pull request #2",
+        ),
+        ("github/workflow_job.completed.1.json", "Job linters failed"),
+        ("github/status.1.json", "default passed for commit 9049f12"),
+        (
+            "github/deployment_status.1.json",
+            "Deployment of master to production succeeded",
+        ),
+        (
+            "github/deployment.1.json",
+            "baxterthehacker started a deployment of master to production",
+        ),
+        ("github/gollum.1.json", "jasonrudolph changed 2 wiki pages"),
+        (
+            "github/star.created.1.json",
+            "Codertocat starred Codertocat/Hello-World",
+        ),
+        (
+            "github/watch.started.1.json",
+            "baxterthehacker starred baxterthehacker/public-repo",
+        ),
+        (
+            "github/public.1.json",
+            "baxterthehacker made baxterthehacker/public-repo public",
+        ),
+        (
+            "github/member.added.1.json",
+            "baxterthehacker added octocat to baxterthehacker/public-repo",
+        ),
+        (
+            "github/commit_comment.created.1.json",
+            "This is a really good change!",
+        ),
+        (
+            "github/pull_request_review_comment.created.1.json",
+            "Maybe you should use more emojji",
+        ),
+        (
+            "github/discussion_comment.created.1.json",
+            "commented on discussion #20: Lets discuss",
+        ),
+        ("github/discussion.created.1.json", "started discussion #3"),
+        (
+            "github/dependabot_alert.created.1.json",
+            "New Dependabot alert #20",
+        ),
+        (
+            "github/code_scanning_alert.created.1.json",
+            "Found by CodeQL",
+        ),
+        ("github/push.2.json", "deleted branch feature"),
+    ] {
+        let kind = if rel.starts_with("gitlab/") {
+            SourceKind::Gitlab
+        } else {
+            SourceKind::Github
+        };
+        let (text, _) = plain(kind, rel);
+        assert!(text.contains(words), "{rel}: {words:?} not in\n{text}");
+    }
+    let test = {
+        let body: Value = serde_json::from_slice(&fixture("gitlab/issue.open.1.json")).unwrap();
+        gitlab_body("Test Hook", &body)
+    };
+    let text = r.render(crate::render::Platform::Plain, "default", &test);
+    assert!(text.contains("Webhook is set up"), "{text}");
+    for (stem, kind) in FIXTURE_KINDS {
+        if kind.contains('.') || *kind == "gollum" {
+            let source = if stem.starts_with("gitlab/") {
+                SourceKind::Gitlab
+            } else {
+                SourceKind::Github
+            };
+            let (text, _) = plain(source, &format!("{stem}.json"));
+            assert!(!text.contains(kind), "{stem}: raw {kind} in\n{text}");
+        }
+    }
+}
