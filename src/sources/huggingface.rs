@@ -2,6 +2,9 @@
 //! `?secret=` in the URL), the event is `event.scope` + `event.action` in
 //! the body, and there is no delivery id (a body hash stands in). Only
 //! webhook payload version 3 is understood; version 2 gets a clear 400.
+//! Refs are put in words: `refs/heads/main` is `main`, `refs/pr/5` is
+//! PR #5, linked to its discussion; a Hub pull request names its target
+//! branch.
 
 use serde_json::Value;
 
