@@ -5,7 +5,11 @@
 
 use serde_json::{Value as Json, json};
 
+use poem::http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::{SourceConfig, SourceKind};
 use crate::event::{Actor, Commit, Event, PullRequest, Repo};
+use crate::sources::Delivery;
 
 const REPO: &str = "octo-org/hello-world";
 const REPO_URL: &str = "https://github.com/octo-org/hello-world";
@@ -25,6 +29,8 @@ fn forge(kind: &str) -> Event {
         actor: Actor {
             name: "octocat".into(),
             url: "https://github.com/octocat".into(),
+            login: "octocat".into(),
+            ..Actor::default()
         },
         ..Event::default()
     }
@@ -78,6 +84,7 @@ pub(crate) fn push(n: usize, total: usize) -> Event {
                 url: format!("{REPO_URL}/commit/{id}"),
                 author: "Mona Lisa".into(),
                 id,
+                ..Commit::default()
             }
         })
         .collect();
@@ -220,6 +227,8 @@ fn fork() -> Event {
     e.actor = Actor {
         name: "hubot".into(),
         url: "https://github.com/hubot".into(),
+        login: "hubot".into(),
+        ..Actor::default()
     };
     e.payload = with(
         base_payload(),
@@ -314,7 +323,7 @@ fn hub(scope: &str, action: &str, repo_type: &str) -> Event {
         },
         actor: Actor {
             name: HF_USER_ID.into(),
-            url: String::new(),
+            ..Actor::default()
         },
         url: url.into(),
         payload: json!({
@@ -441,5 +450,174 @@ pub(crate) fn all() -> Vec<Event> {
     v.push(hub_discussion("discussion", "create", "open"));
     v.push(hub_discussion("discussion", "update", "closed"));
     v.push(hub_discussion("discussion.comment", "create", "open"));
+    v.extend(parsed_samples());
     v
+}
+
+/// An event as a source parses it from a small payload (`check` renders the
+/// templates of kinds with richer facts, CI and alerts, against what the
+/// parsers really make of them). `None` if the source refuses it.
+fn parsed(kind: SourceKind, event_header: (&'static str, &str), body: &Json) -> Option<Event> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static(event_header.0),
+        HeaderValue::from_str(event_header.1).ok()?,
+    );
+    let source = SourceConfig {
+        name: kind.as_str().to_string(),
+        kind,
+        secrets: Vec::new(),
+        allow_unsigned: true,
+    };
+    let body = body.to_string();
+    let delivery = Delivery {
+        headers: &headers,
+        query: None,
+        body: body.as_bytes(),
+    };
+    crate::sources::parse(&source, &delivery).ok()
+}
+
+/// Samples for the CI, alert, comment, wiki and GitLab kinds.
+fn parsed_samples() -> Vec<Event> {
+    let repo = json!({"full_name": REPO, "name": "hello-world", "html_url": REPO_URL,
+                      "owner": {"login": "octo-org"}});
+    let sender = json!({"login": "octocat", "html_url": "https://github.com/octocat"});
+    let sha = "a69811586879ea72cb7657e555fcdb45cf96c6d6";
+    let gh = |event: &'static str, extra: Json| {
+        let mut body = json!({"repository": repo, "sender": sender});
+        if let (Json::Object(m), Json::Object(extra)) = (&mut body, extra) {
+            m.extend(extra);
+        }
+        parsed(SourceKind::Github, ("x-github-event", event), &body)
+    };
+    let project = json!({"path_with_namespace": "octo-org/hello-world",
+                         "web_url": "https://gitlab.com/octo-org/hello-world"});
+    let user = json!({"name": "Mona Lisa", "username": "mona"});
+    let gl = |header: &'static str, extra: Json| {
+        let mut body = json!({"project": project, "user": user});
+        if let (Json::Object(m), Json::Object(extra)) = (&mut body, extra) {
+            m.extend(extra);
+        }
+        parsed(SourceKind::Gitlab, ("x-gitlab-event", header), &body)
+    };
+    let mr = |action: &str| {
+        json!({"object_kind": "merge_request",
+               "object_attributes": {"iid": 42, "title": "Add a frobnicator", "action": action,
+                   "state": "opened", "target_branch": "main", "source_branch": "frob",
+                   "url": "https://gitlab.com/octo-org/hello-world/-/merge_requests/42"}})
+    };
+    vec![
+        gh("check_run", json!({"action": "completed", "check_run": {"name": "lint",
+            "status": "completed", "conclusion": "failure", "head_sha": sha,
+            "html_url": format!("{REPO_URL}/runs/4"), "started_at": "2026-01-29T15:42:01Z",
+            "completed_at": "2026-01-29T15:44:04Z",
+            "check_suite": {"head_branch": "main"}, "pull_requests": [{"number": 42}]}})),
+        gh("check_suite", json!({"action": "completed", "check_suite": {"head_branch": "main",
+            "head_sha": sha, "status": "completed", "conclusion": "success",
+            "app": {"name": "Linter", "slug": "linter"},
+            "head_commit": {"message": "Add a frobnicator"},
+            "created_at": "2026-01-29T15:42:01Z", "updated_at": "2026-01-29T15:43:01Z"}})),
+        gh("workflow_job", json!({"action": "completed", "workflow_job": {"name": "test",
+            "workflow_name": "CI", "head_branch": "main", "head_sha": sha,
+            "status": "completed", "conclusion": "timed_out",
+            "html_url": format!("{REPO_URL}/actions/runs/1/job/2"),
+            "started_at": "2026-01-29T15:42:01Z", "completed_at": "2026-01-29T17:42:01Z"}})),
+        gh("status", json!({"sha": sha, "state": "error", "context": "ci/build",
+            "description": "The build errored", "target_url": "https://ci.example.com/1",
+            "branches": [{"name": "main"}],
+            "commit": {"html_url": format!("{REPO_URL}/commit/{sha}"),
+                       "commit": {"message": "Add a frobnicator"}}})),
+        gh("deployment", json!({"action": "created", "deployment": {"environment": "production",
+            "ref": "main", "sha": sha}})),
+        gh("deployment_status", json!({"action": "created",
+            "deployment_status": {"state": "failure", "target_url": "https://ci.example.com/d/1",
+                "environment_url": "https://hello.example.com"},
+            "deployment": {"environment": "production", "ref": "main", "sha": sha}})),
+        gh("commit_comment", json!({"action": "created", "comment": {"body": "Nice one.",
+            "commit_id": sha, "path": "src/frob.rs", "line": 7,
+            "html_url": format!("{REPO_URL}/commit/{sha}#commitcomment-1")}})),
+        gh("pull_request_review_comment", json!({"action": "created",
+            "comment": {"body": "Use a constant here.", "path": "src/frob.rs", "line": 7,
+                "html_url": format!("{REPO_URL}/pull/42#discussion_r1")},
+            "pull_request": {"number": 42, "title": "Add a frobnicator",
+                "html_url": format!("{REPO_URL}/pull/42"), "state": "open",
+                "base": {"ref": "main"}, "head": {"ref": "frob"}}})),
+        // `status` is the Hub's field, not GitHub's: the Hub's `discussion`
+        // template shares this kind's prefix and is checked against it too.
+        gh("discussion", json!({"action": "created", "discussion": {"number": 3,
+            "title": "Frobnicator ideas", "body": "What should it do?", "status": "open",
+            "html_url": format!("{REPO_URL}/discussions/3"), "category": {"name": "Ideas"}}})),
+        gh("discussion_comment", json!({"action": "created",
+            "comment": {"body": "Frobnicate faster.",
+                "html_url": format!("{REPO_URL}/discussions/3#discussioncomment-1")},
+            "discussion": {"number": 3, "title": "Frobnicator ideas",
+                "html_url": format!("{REPO_URL}/discussions/3")}})),
+        gh("gollum", json!({"pages": [{"title": "Home", "action": "edited",
+            "html_url": format!("{REPO_URL}/wiki/Home")}]})),
+        gh("gollum", json!({"pages": [
+            {"title": "Home", "action": "edited", "html_url": format!("{REPO_URL}/wiki/Home")},
+            {"title": "Setup", "action": "created", "html_url": format!("{REPO_URL}/wiki/Setup")}]})),
+        gh("star", json!({"action": "created"})),
+        gh("watch", json!({"action": "started"})),
+        gh("public", json!({})),
+        gh("member", json!({"action": "added",
+            "member": {"login": "hubot", "html_url": "https://github.com/hubot"}})),
+        gh("dependabot_alert", json!({"action": "created", "alert": {"number": 20,
+            "state": "open", "html_url": format!("{REPO_URL}/security/dependabot/20"),
+            "dependency": {"package": {"name": "semver"}, "manifest_path": "package-lock.json"},
+            "security_advisory": {"summary": "semver is vulnerable to ReDoS",
+                "severity": "medium", "cve_id": "CVE-2022-25883"},
+            "security_vulnerability": {"first_patched_version": {"identifier": "7.5.2"}}}})),
+        gh("code_scanning_alert", json!({"action": "fixed", "ref": "refs/heads/main",
+            "alert": {"number": 10, "state": "fixed",
+                "rule": {"id": "js/sql-injection", "severity": "error",
+                    "description": "Query built from user-controlled sources"},
+                "tool": {"name": "CodeQL"},
+                "most_recent_instance": {"location": {"path": "src/db.js"}}}})),
+        gh("secret_scanning_alert", json!({"action": "created", "alert": {"number": 5,
+            "secret_type": "github_personal_access_token",
+            "secret_type_display_name": "GitHub Personal Access Token"}})),
+        gh("repository_vulnerability_alert", json!({"action": "create", "alert": {
+            "affected_package_name": "semver", "affected_range": "< 7.5.2",
+            "fixed_in": "7.5.2", "external_identifier": "CVE-2022-25883",
+            "external_reference": "https://nvd.nist.gov/vuln/detail/CVE-2022-25883"}})),
+        gl("Pipeline Hook", json!({"object_kind": "pipeline",
+            "object_attributes": {"id": 31, "ref": "main", "sha": sha, "status": "failed",
+                "duration": 63, "source": "push"},
+            "commit": {"message": "Add a frobnicator\n"},
+            "merge_request": {"iid": 42, "url": "https://gitlab.com/octo-org/hello-world/-/merge_requests/42"},
+            "builds": [{"id": 380, "name": "test", "stage": "test", "status": "failed"},
+                       {"id": 381, "name": "lint", "stage": "test", "status": "failed",
+                        "allow_failure": true},
+                       {"id": 382, "name": "build", "stage": "build", "status": "success"}]})),
+        gl("Job Hook", json!({"object_kind": "build", "ref": "main", "tag": false, "sha": sha,
+            "build_id": 380, "build_name": "test", "build_stage": "test",
+            "build_status": "failed", "build_duration": 31.2,
+            "build_failure_reason": "script_failure", "pipeline_id": 31,
+            "commit": {"message": "Add a frobnicator"}})),
+        gl("Deployment Hook", json!({"object_kind": "deployment", "status": "success",
+            "environment": "production", "ref": "main",
+            "deployable_url": "https://gitlab.com/octo-org/hello-world/-/jobs/390",
+            "commit_url": format!("https://gitlab.com/octo-org/hello-world/-/commit/{sha}"),
+            "commit_title": "Add a frobnicator"})),
+        gl("Merge Request Hook", mr("approved")),
+        gl("Merge Request Hook", mr("approval")),
+        gl("Merge Request Hook", mr("unapproved")),
+        gl("Merge Request Hook", mr("unapproval")),
+        gl("Note Hook", json!({"object_kind": "note",
+            "object_attributes": {"id": 7, "note": "Looks fine.", "noteable_type": "Snippet",
+                "url": "https://gitlab.com/octo-org/hello-world/-/snippets/5#note_7"},
+            "snippet": {"id": 5, "title": "frob.sh",
+                "url": "https://gitlab.com/octo-org/hello-world/-/snippets/5"}})),
+        gl("Emoji Hook", json!({"object_kind": "emoji", "event_type": "award",
+            "object_attributes": {"name": "thumbsup", "awardable_type": "MergeRequest",
+                "awarded_on_url": "https://gitlab.com/octo-org/hello-world/-/merge_requests/42"},
+            "merge_request": {"iid": 42, "title": "Add a frobnicator"}})),
+        gl("Feature Flag Hook", json!({"object_kind": "feature_flag",
+            "object_attributes": {"name": "frobnicate", "active": true}})),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

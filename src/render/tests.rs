@@ -58,15 +58,15 @@ fn every_embedded_template_renders_its_samples_on_every_platform() {
             assert!(compact.contains(&e.kind), "{compact}");
         }
         // The generic template, for a kind nothing else covers.
-        let star = samples::generic("star.created");
+        let star = samples::generic("sponsorship.created");
         assert_eq!(
-            r().resolve(p, "default", "star.created").as_deref(),
+            r().resolve(p, "default", "sponsorship.created").as_deref(),
             Some("default/default")
         );
         used.insert((p, "default/default".to_string()));
         let text = r().render(p, "default", &star);
         assert!(
-            text.contains("star.created") && text.contains("octocat"),
+            text.contains("sponsorship.created") && text.contains("octocat"),
             "{text}"
         );
     }
@@ -97,7 +97,7 @@ fn families_resolve_to_their_template() {
         ("repo.create", "default/repo"),
         ("discussion.comment.create", "default/discussion.comment"),
         ("discussion.update", "default/discussion"),
-        ("star.created", "default/default"),
+        ("sponsorship.created", "default/default"),
         ("", "default/default"),
     ] {
         for p in Platform::ALL {
@@ -214,7 +214,7 @@ fn hostile_events() -> Vec<Event> {
         .unwrap();
     comment.title = HOSTILE.into();
     comment.body = HOSTILE.into();
-    let mut generic = samples::generic("star.created");
+    let mut generic = samples::generic("sponsorship.created");
     generic.title = HOSTILE.into();
     vec![push, pr, comment, generic]
 }
@@ -298,7 +298,7 @@ fn discord_payload_text_cannot_ping_or_format() {
 
 #[test]
 fn plain_strips_control_characters() {
-    let mut e = samples::generic("star.created");
+    let mut e = samples::generic("sponsorship.created");
     e.title = "red \u{1b}[31mALERT\u{1b}[0m\r\nbell\u{7} \u{202E}evil".into();
     let text = r().render(Platform::Plain, "default", &e);
     assert!(
@@ -664,7 +664,7 @@ fn oversized_output_is_cut_safely_with_a_marker() {
     assert!(start.elapsed() < Duration::from_secs(5));
 
     // One 100 KB line of mixed scripts, emoji, combining marks and escapes.
-    let mut big = samples::generic("star.created");
+    let mut big = samples::generic("sponsorship.created");
     big.title = "a&b 👍🏽 漢字 e\u{301} 🇩🇪 *x* ".repeat(5_000);
     assert!(big.title.len() > 100_000);
     let start = Instant::now();
@@ -765,6 +765,7 @@ fn and_n_more_counts_what_the_list_did_not_show() {
         message: format!("change {i}"),
         url: format!("https://example.com/c/{i}"),
         author: "ann".into(),
+        ..Commit::default()
     };
     // A forge that lists 3 of 12 commits: 3 lines, then "and 9 more".
     let mut e = Event {
@@ -1011,8 +1012,8 @@ fn strict_check_catches_unknown_helpers_and_fields() {
     // Unknown kinds get a generic sample: payload fields cannot be checked.
     write(
         d,
-        "slack/default/star.hbs",
-        "{{payload.starred_at}} {{event.repo.name}}",
+        "slack/default/sponsorship.hbs",
+        "{{payload.sponsorship.tier}} {{event.repo.name}}",
     );
     let problems = Renderer::check(d);
     let find = |p: &Path| {

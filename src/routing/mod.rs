@@ -59,10 +59,12 @@ pub fn matches(route: &Route, event: &Event) -> bool {
                 .as_deref()
                 .is_some_and(|b| !b.is_empty() && p.is_match(b))
         })
-        && route
-            .exclude_authors
-            .as_ref()
-            .is_none_or(|p| !p.is_match(&event.actor.name))
+        // The login or the name: GitLab shows people by display name, and
+        // `dependabot[bot]` is a login.
+        && route.exclude_authors.as_ref().is_none_or(|p| {
+            !p.is_match(&event.actor.name)
+                && (event.actor.login.is_empty() || !p.is_match(&event.actor.login))
+        })
         && route
             .labels
             .as_ref()

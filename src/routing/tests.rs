@@ -265,6 +265,28 @@ fn exclude_authors_field() {
             |e| e.actor.name.clear(),
             true,
         ),
+        // GitLab shows people by display name: the login matches too.
+        (
+            r#"exclude_authors = ["renovate-bot"]"#,
+            |e| {
+                e.actor.name = "Renovate Bot".into();
+                e.actor.login = "renovate-bot".into();
+            },
+            false,
+        ),
+        (
+            r#"exclude_authors = ["Renovate Bot"]"#,
+            |e| {
+                e.actor.name = "Renovate Bot".into();
+                e.actor.login = "renovate-bot".into();
+            },
+            false,
+        ),
+        (
+            r#"exclude_authors = ["bob"]"#,
+            |e| e.actor.login = "alice".into(),
+            true,
+        ),
     ]);
 }
 

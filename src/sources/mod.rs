@@ -264,6 +264,7 @@ fn commits_of(p: &Value) -> Vec<crate::event::Commit> {
                             &["author", "login"],
                         ],
                     ),
+                    ..Default::default()
                 })
                 .collect()
         })

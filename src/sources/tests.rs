@@ -791,3 +791,1042 @@ fn gitea_fork_heads_and_new_branch_pushes_read_right() {
     let issue = with_headers("gitea/issues.opened.1.json");
     assert_eq!(issue.url, "https://try.gitea.io/kostekIV/test/issues/3");
 }
+
+// ------------------------------------------- what each event says (issue 18)
+
+/// A fixture sent as its source sends it (its `.headers`), unsigned.
+fn fixture_event(kind: SourceKind, rel: &str) -> Event {
+    let body = fixture(rel);
+    let pairs = fixture_header_pairs(rel);
+    receive_body(&unsigned(kind), &owned_headers(&pairs), &body)
+        .unwrap_or_else(|e| panic!("{rel}: {e:?}"))
+}
+
+/// A fixture's payload with some fields changed, sent with its headers.
+fn changed_fixture(kind: SourceKind, rel: &str, change: impl FnOnce(&mut Value)) -> Event {
+    let mut v: Value = serde_json::from_slice(&fixture(rel)).unwrap();
+    change(&mut v);
+    let pairs = fixture_header_pairs(rel);
+    receive_body(
+        &unsigned(kind),
+        &owned_headers(&pairs),
+        v.to_string().as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{rel}: {e:?}"))
+}
+
+fn gitlab_body(header: &str, body: &Value) -> Event {
+    let h = headers(&[("x-gitlab-event", header)]);
+    receive_body(
+        &unsigned(SourceKind::Gitlab),
+        &h,
+        body.to_string().as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{header}: {e:?}"))
+}
+
+/// Every GitHub and GitLab fixture, sent with its own headers, and the
+/// kind it must become.
+const FIXTURE_KINDS: &[(&str, &str)] = &[
+    ("github/check_run.completed.1", "check_run.completed"),
+    ("github/check_run.rerequested.1", "check_run.rerequested"),
+    ("github/check_suite.completed.1", "check_suite.completed"),
+    (
+        "github/code_scanning_alert.created.1",
+        "code_scanning_alert.created",
+    ),
+    ("github/commit_comment.created.1", "commit_comment.created"),
+    ("github/create.1", "create"),
+    ("github/delete.1", "delete"),
+    (
+        "github/dependabot_alert.created.1",
+        "dependabot_alert.created",
+    ),
+    ("github/deployment.1", "deployment"),
+    ("github/deployment_status.1", "deployment_status"),
+    ("github/discussion.created.1", "discussion.created"),
+    (
+        "github/discussion_comment.created.1",
+        "discussion_comment.created",
+    ),
+    ("github/gollum.1", "gollum"),
+    ("github/issue_comment.created.1", "issue_comment.created"),
+    ("github/issues.assigned.1", "issues.assigned"),
+    ("github/issues.closed.1", "issues.closed"),
+    ("github/issues.labeled.1", "issues.labeled"),
+    ("github/issues.opened.1", "issues.opened"),
+    ("github/member.added.1", "member.added"),
+    ("github/ping.1", "ping"),
+    ("github/public.1", "public"),
+    ("github/pull_request.closed.1", "pull_request.closed"),
+    ("github/pull_request.closed.2", "pull_request.merged"),
+    ("github/pull_request.closed.3", "pull_request.merged"),
+    ("github/pull_request.opened.1", "pull_request.opened"),
+    ("github/pull_request.opened.2", "pull_request.opened"),
+    (
+        "github/pull_request.review_requested.1",
+        "pull_request.review_requested",
+    ),
+    (
+        "github/pull_request.synchronize.1",
+        "pull_request.synchronize",
+    ),
+    (
+        "github/pull_request_review.submitted.1",
+        "pull_request_review.submitted",
+    ),
+    (
+        "github/pull_request_review_comment.created.1",
+        "pull_request_review_comment.created",
+    ),
+    ("github/push.1", "push"),
+    ("github/push.2", "push"),
+    ("github/push.3", "push"),
+    ("github/release.published.1", "release.published"),
+    (
+        "github/repository_vulnerability_alert.dismiss.1",
+        "repository_vulnerability_alert.dismiss",
+    ),
+    (
+        "github/secret_scanning_alert.reopened.1",
+        "secret_scanning_alert.reopened",
+    ),
+    ("github/star.created.1", "star.created"),
+    ("github/status.1", "status"),
+    ("github/watch.started.1", "watch.started"),
+    ("github/workflow_job.completed.1", "workflow_job.completed"),
+    ("github/workflow_run.completed.1", "workflow_run.completed"),
+    (
+        "github/workflow_run.in_progress.1",
+        "workflow_run.in_progress",
+    ),
+    ("gitlab/build.failed.1", "build.failed"),
+    ("gitlab/build.success.1", "build.success"),
+    ("gitlab/deployment.failed.1", "deployment.failed"),
+    ("gitlab/deployment.success.1", "deployment.success"),
+    ("gitlab/emoji.award.1", "emoji.award"),
+    ("gitlab/emoji.revoke.1", "emoji.revoke"),
+    ("gitlab/feature_flag.1", "feature_flag.deactivated"),
+    ("gitlab/issue.close.1", "issues.closed"),
+    ("gitlab/issue.open.1", "issues.opened"),
+    ("gitlab/issue.open.2", "issues.opened"),
+    ("gitlab/issue.open.3", "issues.opened"),
+    ("gitlab/issue.open.4", "issues.opened"),
+    ("gitlab/issue.reopen.1", "issues.reopened"),
+    ("gitlab/issue.update.1", "issues.edited"),
+    ("gitlab/merge_request.approval.1", "pull_request.approval"),
+    ("gitlab/merge_request.approved.1", "pull_request.approved"),
+    ("gitlab/merge_request.merge.1", "pull_request.merged"),
+    ("gitlab/merge_request.open.1", "pull_request.opened"),
+    ("gitlab/merge_request.open.2", "pull_request.opened"),
+    ("gitlab/merge_request.reopen.1", "pull_request.reopened"),
+    (
+        "gitlab/merge_request.unapproval.1",
+        "pull_request.unapproval",
+    ),
+    (
+        "gitlab/merge_request.unapproved.1",
+        "pull_request.unapproved",
+    ),
+    ("gitlab/merge_request.update.1", "pull_request.edited"),
+    ("gitlab/merge_request.update.2", "pull_request.synchronize"),
+    ("gitlab/note.1", "issue_comment.created"),
+    ("gitlab/note.2", "commit_comment.created"),
+    ("gitlab/note.3", "note.created"),
+    ("gitlab/note.4", "note.created"),
+    ("gitlab/pipeline.pending.1", "pipeline.pending"),
+    ("gitlab/pipeline.running.1", "pipeline.running"),
+    ("gitlab/push.1", "push"),
+    ("gitlab/push.2", "push"),
+    ("gitlab/push.3", "push"),
+    ("gitlab/push.4", "push"),
+    ("gitlab/release.create.1", "release.published"),
+    ("gitlab/release.update.1", "release.edited"),
+    ("gitlab/tag_push.1", "push"),
+];
+
+#[test]
+fn github_and_gitlab_fixtures_get_their_kinds_and_a_repo_key() {
+    for dir in ["github", "gitlab"] {
+        let on_disk = std::fs::read_dir(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(dir),
+        )
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+        let listed = FIXTURE_KINDS
+            .iter()
+            .filter(|(stem, _)| stem.starts_with(&format!("{dir}/")))
+            .count();
+        assert_eq!(listed, on_disk, "every {dir} fixture is listed");
+    }
+    for (stem, want) in FIXTURE_KINDS {
+        let kind = if stem.starts_with("gitlab/") {
+            SourceKind::Gitlab
+        } else {
+            SourceKind::Github
+        };
+        let ev = fixture_event(kind, &format!("{stem}.json"));
+        assert_eq!(ev.kind, *want, "{stem}");
+        // The action is the kind's last part, in the same words.
+        match want.split_once('.') {
+            Some((_, action)) => assert_eq!(ev.action, action, "{stem}"),
+            None => assert_eq!(ev.action, "", "{stem}"),
+        }
+        // Every event with a repository has its key (GitLab jobs included);
+        // the retired vulnerability alert is sent without one.
+        if *stem != "github/repository_vulnerability_alert.dismiss.1" {
+            assert!(!ev.repo.key.is_empty(), "{stem}: no repo key");
+        }
+        // Every message has someone or something to name and link.
+        assert!(!ev.url.is_empty(), "{stem}: no link");
+    }
+}
+
+/// The words a message is made of, per fixture: a GitLab note's noun and
+/// reference, ref deletions, each CI conclusion.
+#[test]
+fn the_words_that_matter() {
+    let gl = |rel: &str| fixture_event(SourceKind::Gitlab, rel);
+    let gh = |rel: &str| fixture_event(SourceKind::Github, rel);
+    // What a note is on.
+    for (ev, noun, reference, title) in [
+        (gl("gitlab/note.1.json"), "issue", "#1", "Add more lines"),
+        (gl("gitlab/note.2.json"), "commit", "82689dd", "82689dd"),
+        (
+            gl("gitlab/note.3.json"),
+            "snippet",
+            "$2547713",
+            "a very new new feature",
+        ),
+        (gl("gitlab/note.4.json"), "design", "", "Screenshot.png"),
+        (gl("gitlab/issue.close.1.json"), "incident", "#6", "Testing"),
+        (
+            gl("gitlab/merge_request.open.1.json"),
+            "merge request",
+            "!2",
+            "NEW MR",
+        ),
+        (
+            gh("github/issue_comment.created.1.json"),
+            "issue",
+            "#2",
+            "Spelling error in the README file",
+        ),
+        (
+            gh("github/commit_comment.created.1.json"),
+            "commit",
+            "9049f12",
+            "9049f12",
+        ),
+        (
+            gh("github/pull_request_review_comment.created.1.json"),
+            "pull request",
+            "#1",
+            "Update the README with new information",
+        ),
+        (
+            gh("github/discussion_comment.created.1.json"),
+            "discussion",
+            "#20",
+            "Lets discuss",
+        ),
+    ] {
+        let item = ev
+            .item
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no item", ev.kind));
+        assert_eq!(
+            (
+                item.noun.as_str(),
+                item.reference.as_str(),
+                item.title.as_str()
+            ),
+            (noun, reference, title),
+            "{}",
+            ev.kind
+        );
+        assert!(!item.url.is_empty(), "{} {noun}: no link", ev.kind);
+    }
+    // Deletions: GitHub's flag, GitLab's zeros, GitLab's null checkout.
+    for (ev, deleted, created) in [
+        (gh("github/push.2.json"), true, false),
+        (gh("github/push.1.json"), false, false),
+        (gh("github/delete.1.json"), true, false),
+        (gh("github/create.1.json"), false, true),
+        (gl("gitlab/tag_push.1.json"), true, false),
+        (gl("gitlab/push.3.json"), false, true),
+        (gl("gitlab/push.1.json"), false, false),
+    ] {
+        assert_eq!(
+            (ev.deleted, ev.created),
+            (deleted, created),
+            "{} {:?}{:?}",
+            ev.kind,
+            ev.branch,
+            ev.tag
+        );
+        if ev.deleted && ev.kind == "push" {
+            assert_eq!(ev.compare_url, "", "nothing to compare with a deleted ref");
+        }
+    }
+    // Each CI result, in the same words for every forge.
+    for (ev, status, conclusion, name) in [
+        (
+            gh("github/check_run.completed.1.json"),
+            "completed",
+            "failure",
+            "success_job",
+        ),
+        (
+            gh("github/check_run.rerequested.1.json"),
+            "completed",
+            "success",
+            "randscape",
+        ),
+        (
+            gh("github/check_suite.completed.1.json"),
+            "completed",
+            "success",
+            "octocoders-linter",
+        ),
+        (
+            gh("github/workflow_run.completed.1.json"),
+            "completed",
+            "success",
+            "test",
+        ),
+        // The workflow's name, not the run's title (`PR #166`).
+        (
+            gh("github/workflow_run.in_progress.1.json"),
+            "in_progress",
+            "",
+            "CodeQL",
+        ),
+        (
+            gh("github/workflow_job.completed.1.json"),
+            "completed",
+            "failure",
+            "linters",
+        ),
+        (
+            gh("github/status.1.json"),
+            "completed",
+            "success",
+            "default",
+        ),
+        (
+            gh("github/deployment_status.1.json"),
+            "completed",
+            "success",
+            "production",
+        ),
+        (gh("github/deployment.1.json"), "queued", "", "production"),
+        (gl("gitlab/pipeline.pending.1.json"), "queued", "", ""),
+        (gl("gitlab/pipeline.running.1.json"), "in_progress", "", ""),
+        (
+            gl("gitlab/build.failed.1.json"),
+            "completed",
+            "failure",
+            "build-job",
+        ),
+        (
+            gl("gitlab/build.success.1.json"),
+            "completed",
+            "success",
+            "deploy-job",
+        ),
+        (
+            gl("gitlab/deployment.failed.1.json"),
+            "completed",
+            "failure",
+            "production",
+        ),
+        (
+            gl("gitlab/deployment.success.1.json"),
+            "completed",
+            "success",
+            "production",
+        ),
+    ] {
+        let ci = ev
+            .ci
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no ci", ev.kind));
+        assert_eq!(
+            (ci.status.as_str(), ci.conclusion.as_str(), ci.name.as_str()),
+            (status, conclusion, name),
+            "{}",
+            ev.kind
+        );
+        assert_eq!(ci.finished, status == "completed", "{}", ev.kind);
+        assert!(!ci.url.is_empty(), "{}: no link", ev.kind);
+    }
+}
+
+#[test]
+fn ci_facts() {
+    let gh = |rel: &str| fixture_event(SourceKind::Github, rel);
+    let run = gh("github/workflow_run.completed.1.json");
+    let ci = run.ci.unwrap();
+    assert_eq!(ci.number, Some(163));
+    assert_eq!(ci.branch, "master");
+    assert_eq!(run.branch.as_deref(), Some("master"));
+    assert_eq!(run.title, "test");
+    assert_eq!(ci.sha, "3484a3fb816e0859fd6e1cea078d76385ff50625");
+    assert_eq!(
+        ci.commit_url,
+        "https://github.com/octo-org/octo-repo/commit/3484a3fb816e0859fd6e1cea078d76385ff50625"
+    );
+    assert_eq!(
+        ci.commit_title,
+        "build(test): check workflow run event payload"
+    );
+    let pr = ci.pull_request.unwrap();
+    assert_eq!(pr.number, Some(2));
+    assert_eq!(pr.url, "https://github.com/octo-org/octo-repo/pull/2");
+    assert_eq!((ci.duration_secs, ci.duration.as_str()), (Some(25), "25s"));
+    assert_eq!(ci.trigger, "repository_dispatch");
+
+    // A run for a pull request's merge ref names the pull request, not a
+    // `refs/pull/…` branch.
+    let ci = gh("github/workflow_run.in_progress.1.json").ci.unwrap();
+    assert_eq!(ci.branch, "");
+    assert_eq!(ci.pull_request.unwrap().number, Some(166));
+    assert!(!ci.finished);
+    assert_eq!(ci.duration, "", "no duration before the end");
+
+    let job = gh("github/workflow_job.completed.1.json").ci.unwrap();
+    assert_eq!(job.duration, "3m 18s");
+    let suite = gh("github/check_suite.completed.1.json");
+    assert_eq!(suite.ci.as_ref().unwrap().duration, "43s");
+    assert_eq!(suite.ci.unwrap().pull_request.unwrap().number, Some(2));
+    let status = gh("github/status.1.json").ci.unwrap();
+    assert_eq!(status.url, "https://example.com/build/status");
+    assert_eq!(status.commit_title, "Initial commit");
+
+    // GitLab: the pipeline's failed jobs, linked; a job's repo key and
+    // duration; a deployment's environment and commit.
+    let mut v: Value = serde_json::from_slice(&fixture("gitlab/pipeline.running.1.json")).unwrap();
+    v["object_attributes"]["status"] = "failed".into();
+    v["object_attributes"]["duration"] = 63.into();
+    v["builds"][1]["status"] = "failed".into();
+    v["merge_request"] = serde_json::json!({"iid": 12, "url": "https://gitlab.com/TomaszKolek/my-awesome-project/-/merge_requests/12", "title": "Fix"});
+    let ev = gitlab_body("Pipeline Hook", &v);
+    assert_eq!(ev.kind, "pipeline.failed");
+    let ci = ev.ci.unwrap();
+    assert_eq!((ci.conclusion.as_str(), ci.finished), ("failure", true));
+    assert_eq!(ci.duration, "1m 3s");
+    assert_eq!(ci.number, Some(4414206));
+    assert_eq!(
+        ci.url,
+        "https://gitlab.com/TomaszKolek/my-awesome-project/-/pipelines/4414206"
+    );
+    assert_eq!(ci.failed_jobs.len(), 1);
+    assert_eq!(ci.failed_jobs[0].name, "job_name2");
+    assert_eq!(
+        ci.failed_jobs[0].url,
+        "https://gitlab.com/TomaszKolek/my-awesome-project/-/jobs/4541113"
+    );
+    assert_eq!(ci.pull_request.unwrap().number, Some(12));
+
+    let build = fixture_event(SourceKind::Gitlab, "gitlab/build.failed.1.json");
+    let ci = build.ci.unwrap();
+    assert_eq!(ci.duration, "31s");
+    assert_eq!(ci.description, "script failure");
+    assert_eq!(ci.failed_jobs.len(), 1);
+    let dep = fixture_event(SourceKind::Gitlab, "gitlab/deployment.failed.1.json");
+    let ci = dep.ci.unwrap();
+    assert_eq!(ci.environment, "production");
+    assert_eq!(ci.sha, "846d8de0b7b3d694954249d2fd5d87fbe8c84e4c");
+    assert_eq!(
+        ci.url,
+        "https://gitlab.com/vedant8600317/test/-/jobs/9905759933"
+    );
+}
+
+#[test]
+fn gitlab_jobs_have_a_repo_key_even_in_the_old_shape() {
+    // The job payload of GitLab's older docs: no `project`, the path in
+    // `project_name`, the page in `repository.homepage`; `Build Hook`.
+    let body = serde_json::json!({
+        "object_kind": "build", "ref": "gitlab-script-trigger", "tag": false,
+        "sha": "2293ada6b400935a1378653304eaf6221e0fdb8f", "build_id": 1977,
+        "build_name": "test", "build_stage": "test", "build_status": "created",
+        "project_id": 380, "project_name": "gitlab-org/gitlab-test",
+        "user": {"id": 3, "name": "User", "email": "user@gitlab.com"},
+        "repository": {"name": "gitlab_test",
+                       "homepage": "http://192.168.64.1:3005/gitlab-org/gitlab-test"}
+    });
+    let ev = gitlab_body("Build Hook", &body);
+    assert_eq!(ev.kind, "build.created");
+    assert_eq!(ev.repo.key, "gitlab-org/gitlab-test");
+    assert!(!ev.ci.unwrap().finished);
+    // Without `object_kind` the header names the event.
+    let mut bare = body.clone();
+    bare.as_object_mut().unwrap().remove("object_kind");
+    assert_eq!(gitlab_body("Job Hook", &bare).kind, "build.created");
+    bare.as_object_mut().unwrap().remove("repository");
+    assert_eq!(
+        gitlab_body("Job Hook", &bare).repo.key,
+        "gitlab-org/gitlab-test"
+    );
+}
+
+#[test]
+fn gitlab_test_button_is_a_short_set_up_message() {
+    // The Test button sends a sample of the event without an action; older
+    // GitLab said so in the header.
+    let body: Value = serde_json::from_slice(&fixture("gitlab/issue.open.1.json")).unwrap();
+    let mut sample = body.clone();
+    sample["object_attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("action");
+    for (header, body) in [("Test Hook", &body), ("Issue Hook", &sample)] {
+        let ev = gitlab_body(header, body);
+        assert_eq!(ev.kind, "ping.test", "{header}");
+        assert_eq!(ev.action, "test");
+        assert_eq!(ev.repo.key, "tomaszkolek0/my-awesome-project");
+        // Routed and posted, unlike a forge's ping.
+        assert!(!crate::pipeline::is_ping(&ev));
+        assert!(ev.kind_matches("ping"));
+    }
+    let mut mr: Value =
+        serde_json::from_slice(&fixture("gitlab/merge_request.open.1.json")).unwrap();
+    mr["object_attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("action");
+    assert_eq!(gitlab_body("Merge Request Hook", &mr).kind, "ping.test");
+}
+
+#[test]
+fn gitlab_people_by_display_name_with_login_and_avatar() {
+    let ev = fixture_event(SourceKind::Gitlab, "gitlab/merge_request.open.2.json");
+    assert_eq!(ev.actor.name, "Hemanth V. Alluri");
+    assert_eq!(ev.actor.login, "Hypro999");
+    assert_eq!(ev.actor.url, "https://gitlab.com/Hypro999");
+    assert!(ev.actor.avatar_url.starts_with("https://"));
+    let issue = fixture_event(SourceKind::Gitlab, "gitlab/issue.open.2.json");
+    let names: Vec<&str> = issue.assignees.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["Adam Birds", "Eeshan Garg"]);
+    // Pushes name the pusher (flat fields); the tag push too.
+    let push = fixture_event(SourceKind::Gitlab, "gitlab/push.1.json");
+    assert_eq!(push.actor.name, "Tomasz Kolek");
+    let tag = fixture_event(SourceKind::Gitlab, "gitlab/tag_push.1.json");
+    assert_eq!(
+        (tag.actor.name.as_str(), tag.actor.login.as_str()),
+        ("Tomasz Kolek", "tomaszkolek0")
+    );
+    assert_eq!(tag.tag.as_deref(), Some("xyz"));
+}
+
+#[test]
+fn gitlab_pushes_link_compare_and_keep_the_newest() {
+    let ev = fixture_event(SourceKind::Gitlab, "gitlab/push.1.json");
+    assert_eq!(
+        ev.compare_url,
+        "https://gitlab.com/tomaszkolek0/my-awesome-project/-/compare/5fcdd5551fc3085df79bece2c32b1400802ac407...eb6ae1e591e0819dc5bf187c6bfe18ec065a80e9"
+    );
+    assert_eq!(ev.url, ev.compare_url);
+    // Newest first; the pusher's own commits flagged.
+    let ids: Vec<&str> = ev.commits.iter().map(|c| &c.id[..7]).collect();
+    assert_eq!(ids, ["eb6ae1e", "66abd2d"]);
+    let by_pusher: Vec<(&str, bool)> = ev
+        .commits
+        .iter()
+        .map(|c| (c.author.as_str(), c.by_pusher))
+        .collect();
+    assert_eq!(by_pusher, [("Ben", false), ("Tomasz Kolek", true)]);
+    // A new branch links its head commit; a deleted one links nothing.
+    let new = fixture_event(SourceKind::Gitlab, "gitlab/push.3.json");
+    assert_eq!(
+        new.compare_url,
+        "https://gitlab.com/eeshangarg/my-awesome-project/-/commit/68d7a5528cf423dfaac37dd62a56ac9cc8a884e3"
+    );
+    let gone = changed_fixture(SourceKind::Gitlab, "gitlab/push.1.json", |v| {
+        v["after"] = "0".repeat(40).into();
+        v["checkout_sha"] = Value::Null;
+        v["commits"] = serde_json::json!([]);
+        v["total_commits_count"] = 0.into();
+    });
+    assert!(gone.deleted && !gone.created);
+    assert_eq!(gone.branch.as_deref(), Some("tomek"));
+    assert_eq!(gone.compare_url, "");
+    assert_eq!(
+        gone.url,
+        "https://gitlab.com/tomaszkolek0/my-awesome-project"
+    );
+}
+
+#[test]
+fn github_pushes_keep_the_newest_and_flag_force_and_authors() {
+    let forced = fixture_event(SourceKind::Github, "github/push.3.json");
+    assert!(forced.forced);
+    assert!(
+        forced.commits[0].by_pusher,
+        "sbansal1999 pushed their own commit"
+    );
+    // Three commits oldest first on the wire: newest first on the event.
+    let ev = changed_fixture(SourceKind::Github, "github/push.1.json", |v| {
+        let c = v["commits"][0].clone();
+        let mut older = c.clone();
+        older["id"] = "1111111111111111111111111111111111111111".into();
+        older["author"]["username"] = "someone-else".into();
+        older["author"]["name"] = "Someone Else".into();
+        older["author"]["email"] = "else@example.com".into();
+        v["commits"] = serde_json::json!([older, c]);
+    });
+    assert_eq!(&ev.commits[0].id[..7], "0d1a26e");
+    assert!(ev.commits[0].by_pusher);
+    assert!(!ev.commits[1].by_pusher);
+    // Gitea lists the newest first already.
+    let gitea = fixture_event(SourceKind::Gitea, "gitea/push.1.json");
+    assert_eq!(&gitea.commits[0].id[..7], "2ec0c97");
+}
+
+#[test]
+fn gitlab_confidential_items_carry_no_text() {
+    let ev = fixture_event(SourceKind::Gitlab, "gitlab/issue.open.4.json");
+    assert!(ev.confidential);
+    assert_eq!(ev.body, "");
+    assert_eq!(ev.title, "Testing", "the title and link stay");
+    // A confidential (internal) note: by header, and by flag.
+    for (header, internal) in [("Confidential Note Hook", false), ("Note Hook", true)] {
+        let mut v: Value = serde_json::from_slice(&fixture("gitlab/note.1.json")).unwrap();
+        v["object_attributes"]["internal"] = internal.into();
+        let ev = gitlab_body(header, &v);
+        assert!(ev.confidential, "{header}");
+        assert_eq!(ev.body, "");
+        assert_eq!(ev.comment.unwrap().body, "");
+        assert!(!ev.url.is_empty());
+    }
+    let open = fixture_event(SourceKind::Gitlab, "gitlab/note.1.json");
+    assert!(!open.confidential);
+    assert_eq!(
+        open.comment.unwrap().body,
+        "This is again a random comment."
+    );
+}
+
+#[test]
+fn gitlab_notes_say_what_they_are_on() {
+    // A note on a merge request: GitHub's issue comment on a pull request,
+    // in GitLab's words; on its diff: GitHub's review comment.
+    let mr_note = |diff: bool| {
+        let mut v: Value = serde_json::from_slice(&fixture("gitlab/note.1.json")).unwrap();
+        let attrs = &mut v["object_attributes"];
+        attrs["noteable_type"] = "MergeRequest".into();
+        attrs["url"] =
+            "https://gitlab.com/sbansal1999/testing-zulip-gitlab-integration/-/merge_requests/1#note_1".into();
+        if diff {
+            attrs["type"] = "DiffNote".into();
+            attrs["position"] = serde_json::json!({"new_path": "README.md", "new_line": 3});
+        }
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("issue");
+        obj.insert(
+            "merge_request".into(),
+            serde_json::json!({"iid": 1, "title": "add new-feature", "state": "opened",
+                "target_branch": "main",
+                "url": "https://gitlab.com/sbansal1999/testing-zulip-gitlab-integration/-/merge_requests/1"}),
+        );
+        gitlab_body("Note Hook", &v)
+    };
+    let ev = mr_note(false);
+    assert_eq!(ev.kind, "issue_comment.created");
+    let item = ev.item.unwrap();
+    assert_eq!(
+        (
+            item.noun.as_str(),
+            item.reference.as_str(),
+            item.item_type.as_str()
+        ),
+        ("merge request", "!1", "pull_request")
+    );
+    assert_eq!(ev.branch.as_deref(), Some("main"));
+    let ev = mr_note(true);
+    assert_eq!(ev.kind, "pull_request_review_comment.created");
+    let c = ev.comment.unwrap();
+    assert_eq!((c.path.as_str(), c.line), ("README.md", Some(3)));
+}
+
+#[test]
+fn gitlab_merge_request_words() {
+    let gl = |rel: &str| fixture_event(SourceKind::Gitlab, rel);
+    for (rel, state) in [
+        ("gitlab/merge_request.approved.1.json", "approved"),
+        ("gitlab/merge_request.approval.1.json", "approved"),
+        ("gitlab/merge_request.unapproved.1.json", "unapproved"),
+        ("gitlab/merge_request.unapproval.1.json", "unapproved"),
+    ] {
+        assert_eq!(gl(rel).review.unwrap().state, state, "{rel}");
+    }
+    let merged = gl("gitlab/merge_request.merge.1.json");
+    assert!(merged.pull_request.unwrap().merged);
+    assert_eq!(merged.item.unwrap().state, "merged");
+    let reviewers = gl("gitlab/merge_request.approval.1.json").requested_reviewers;
+    assert!(!reviewers.is_empty());
+    // Draft changes: ready for review, converted to draft.
+    for (previous, current, want) in [
+        (true, false, "pull_request.ready_for_review"),
+        (false, true, "pull_request.converted_to_draft"),
+    ] {
+        let ev = changed_fixture(
+            SourceKind::Gitlab,
+            "gitlab/merge_request.update.1.json",
+            |v| {
+                v["changes"] =
+                    serde_json::json!({"draft": {"previous": previous, "current": current}});
+            },
+        );
+        assert_eq!(ev.kind, want);
+    }
+}
+
+#[test]
+fn github_comments_reviews_and_people() {
+    let gh = |rel: &str| fixture_event(SourceKind::Github, rel);
+    let rc = gh("github/pull_request_review_comment.created.1.json");
+    let c = rc.comment.unwrap();
+    assert_eq!(c.body, "Maybe you should use more emojji on this line.");
+    assert_eq!(c.path, "README.md");
+    assert_eq!(rc.body, c.body);
+    let cc = gh("github/commit_comment.created.1.json");
+    assert_eq!(
+        cc.comment.unwrap().body,
+        "This is a really good change! :+1:"
+    );
+    assert_eq!(
+        cc.item.unwrap().url,
+        "https://github.com/baxterthehacker/public-repo/commit/9049f1265b7d61be4a8904a9a27120d2064dab3b"
+    );
+    let dc = gh("github/discussion_comment.created.1.json");
+    assert_eq!(dc.comment.unwrap().body, "some random comment");
+    let d = gh("github/discussion.created.1.json");
+    assert_eq!(d.item.as_ref().unwrap().category, "General");
+    assert!(d.body.starts_with("Writing good commit messages"));
+
+    let review = gh("github/pull_request_review.submitted.1.json");
+    assert_eq!(review.review.unwrap().state, "approved");
+    let changes = changed_fixture(
+        SourceKind::Github,
+        "github/pull_request_review.submitted.1.json",
+        |v| v["review"]["state"] = "changes_requested".into(),
+    );
+    assert_eq!(changes.review.unwrap().state, "changes_requested");
+
+    let assigned = gh("github/issues.assigned.1.json");
+    assert_eq!(assigned.assignee.unwrap().name, "sbansal1999");
+    assert_eq!(assigned.assignees.len(), 1);
+    let requested = gh("github/pull_request.review_requested.1.json");
+    assert_eq!(requested.requested_reviewer.unwrap().name, "showell");
+    assert!(
+        requested
+            .requested_reviewers
+            .iter()
+            .any(|r| r.name == "showell")
+    );
+    let labeled = gh("github/issues.labeled.1.json");
+    assert_eq!(labeled.label.as_deref(), Some("bug"));
+    let member = gh("github/member.added.1.json");
+    assert_eq!(member.member.unwrap().url, "https://github.com/octocat");
+    let wiki = gh("github/gollum.1.json");
+    assert_eq!(wiki.pages.len(), 2);
+    assert_eq!(
+        (wiki.pages[0].action.as_str(), wiki.pages[0].title.as_str()),
+        ("created", "Home")
+    );
+}
+
+#[test]
+fn security_alerts() {
+    let gh = |rel: &str| fixture_event(SourceKind::Github, rel);
+    let dep = gh("github/dependabot_alert.created.1.json").alert.unwrap();
+    assert_eq!(
+        (
+            dep.severity.as_str(),
+            dep.package.as_str(),
+            dep.fixed_in.as_str()
+        ),
+        ("medium", "semver", "7.5.2")
+    );
+    assert_eq!(
+        dep.summary,
+        "semver vulnerable to Regular Expression Denial of Service"
+    );
+    assert_eq!(
+        dep.url,
+        "https://github.com/wolfy1339/pika-pack/security/dependabot/20"
+    );
+    let code = gh("github/code_scanning_alert.created.1.json");
+    assert_eq!(code.branch.as_deref(), Some("code-feature"));
+    let code = code.alert.unwrap();
+    assert_eq!(
+        (code.tool.as_str(), code.severity.as_str()),
+        ("CodeQL", "error")
+    );
+    assert_eq!(
+        code.path,
+        "src/main/java/com/github/demo/service/BookService.java"
+    );
+    let secret = gh("github/secret_scanning_alert.reopened.1.json")
+        .alert
+        .unwrap();
+    assert_eq!(secret.summary, "adafruit_io_key");
+    assert_eq!(
+        secret.url,
+        "https://github.com/Codertocat/Hello-World/security"
+    );
+    // A secret scanning alert that carries the secret: never on the event.
+    let leaked = changed_fixture(
+        SourceKind::Github,
+        "github/secret_scanning_alert.reopened.1.json",
+        |v| v["alert"]["secret"] = "ghp_do-not-show-this".into(),
+    );
+    let shown = serde_json::to_string(&leaked).unwrap();
+    assert!(!shown.contains("ghp_do-not-show-this"), "{shown}");
+    let old = gh("github/repository_vulnerability_alert.dismiss.1.json");
+    let alert = old.alert.unwrap();
+    assert_eq!(
+        (alert.state.as_str(), alert.identifier.as_str()),
+        ("dismissed", "CVE-2018-3728")
+    );
+    assert!(!old.actor.name.is_empty(), "the dismisser acted");
+}
+
+/// The flags templates use to post each action once (see `covered_by`).
+#[test]
+fn one_action_one_message_flags() {
+    let gh = |rel: &str| fixture_event(SourceKind::Github, rel);
+    // GitHub: create and delete also arrive as a push.
+    assert_eq!(gh("github/create.1.json").covered_by, "push");
+    assert_eq!(gh("github/delete.1.json").covered_by, "push");
+    assert_eq!(gh("github/push.2.json").covered_by, "");
+    // Gitea and Gogs send a deletion only as `delete`.
+    assert_eq!(
+        fixture_event(SourceKind::Gitea, "gitea/delete.1.json").covered_by,
+        ""
+    );
+    assert_eq!(
+        fixture_event(SourceKind::Gogs, "gogs/delete.1.json").covered_by,
+        ""
+    );
+    assert_eq!(
+        fixture_event(SourceKind::Gitea, "gitea/create.1.json").covered_by,
+        "push"
+    );
+    // One release: `published` speaks for `created` and `released`.
+    assert_eq!(gh("github/release.published.1.json").covered_by, "");
+    for action in ["created", "released", "prereleased"] {
+        let ev = changed_fixture(SourceKind::Github, "github/release.published.1.json", |v| {
+            v["action"] = action.into()
+        });
+        assert_eq!(ev.covered_by, "release.published", "{action}");
+    }
+    // GitHub Actions' checks repeat its workflow runs and jobs.
+    assert_eq!(
+        gh("github/check_run.completed.1.json").covered_by,
+        "workflow_job"
+    );
+    assert_eq!(gh("github/check_run.rerequested.1.json").covered_by, "");
+    assert_eq!(gh("github/check_suite.completed.1.json").covered_by, "");
+}
+
+#[test]
+fn unmodelled_github_events_still_name_their_item() {
+    let h = headers(&[("x-github-event", "label")]);
+    let body = br#"{"action":"created","label":{"name":"bug","html_url":"https://github.com/o/r/labels/bug"},
+        "repository":{"full_name":"o/r","html_url":"https://github.com/o/r"},
+        "sender":{"login":"ann","html_url":"https://github.com/ann"}}"#;
+    let ev = receive_body(&unsigned(SourceKind::Github), &h, body).unwrap();
+    assert_eq!(
+        (ev.kind.as_str(), ev.action.as_str()),
+        ("label.created", "created")
+    );
+    let item = ev.item.unwrap();
+    assert_eq!((item.noun.as_str(), item.title.as_str()), ("label", "bug"));
+    assert_eq!(ev.url, "https://github.com/o/r/labels/bug");
+}
+
+#[test]
+fn hub_refs_in_words() {
+    let src = unsigned(SourceKind::Huggingface);
+    let h = HeaderMap::new();
+    let ev = receive_body(&src, &h, &fixture("huggingface/repo.content.update.1.json")).unwrap();
+    assert_eq!(ev.refs.len(), 1);
+    let r = &ev.refs[0];
+    assert_eq!(
+        (r.name.as_str(), r.ref_type.as_str()),
+        ("PR #5", "pull_request")
+    );
+    assert_eq!(
+        r.url,
+        "https://huggingface.co/spaces/Wauplin/gradio-user-history/discussions/5"
+    );
+    assert!(r.created);
+    assert_eq!(ev.number, Some(5));
+    assert_eq!(ev.url, r.url);
+    assert_eq!(ev.item.unwrap().reference, "#5");
+    let ev = receive_body(
+        &src,
+        &h,
+        &fixture("huggingface/assembled/repo.content.update.1.json"),
+    )
+    .unwrap();
+    let names: Vec<&str> = ev.refs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["main", "test"]);
+    assert_eq!(ev.branch.as_deref(), Some("main"));
+    assert_eq!(
+        ev.refs[0].url,
+        "https://huggingface.co/some-user/some-repo/tree/main"
+    );
+    // A Hub pull request names its target branch.
+    let ev = receive_body(&src, &h, &fixture("huggingface/discussion.create.1.json")).unwrap();
+    let pr = ev.pull_request.unwrap();
+    assert_eq!((pr.base.as_str(), pr.head.as_str()), ("main", "refs/pr/19"));
+    assert_eq!(ev.item.unwrap().noun, "pull request");
+}
+
+/// What the shipped templates say for the fixtures, in plain words: the
+/// facts above, read by a person. No message shows a raw dotted kind.
+#[test]
+fn fixtures_read_in_plain_words() {
+    let r = crate::render::Renderer::load(std::path::Path::new("/nonexistent/templates"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let plain = |kind: SourceKind, rel: &str| {
+        let ev = fixture_event(kind, rel);
+        (r.render(crate::render::Platform::Plain, "default", &ev), ev)
+    };
+    for (rel, words) in [
+        ("gitlab/note.2.json", "commented on commit 82689dd"),
+        (
+            "gitlab/note.3.json",
+            "commented on snippet $2547713: a very new new feature",
+        ),
+        ("gitlab/note.4.json", "commented on design: Screenshot.png"),
+        (
+            "gitlab/merge_request.approved.1.json",
+            "Eeshan Garg approved merge request !1",
+        ),
+        (
+            "gitlab/merge_request.approval.1.json",
+            "added their approval to merge request !1",
+        ),
+        (
+            "gitlab/build.failed.1.json",
+            "Job build-job failed on master",
+        ),
+        (
+            "gitlab/deployment.failed.1.json",
+            "Deployment of master to production failed",
+        ),
+        (
+            "gitlab/pipeline.running.1.json",
+            "Pipeline #4414206 is running on master",
+        ),
+        (
+            "gitlab/feature_flag.1.json",
+            "Varun Kolanu turned off feature flag sample-feature-flag",
+        ),
+        (
+            "gitlab/emoji.award.1.json",
+            "reacted (:thumbsup:) to merge request !1",
+        ),
+        (
+            "gitlab/push.1.json",
+            "Tomasz Kolek pushed 2 commits to tomek",
+        ),
+        (
+            "github/check_run.completed.1.json",
+            "Check success_job failed on feature",
+        ),
+        (
+            "github/check_suite.completed.1.json",
+            "Checks by octocoders-linter passed on changes for pull request #2",
+        ),
+        ("github/workflow_job.completed.1.json", "Job linters failed"),
+        ("github/status.1.json", "default passed for commit 9049f12"),
+        (
+            "github/deployment_status.1.json",
+            "Deployment of master to production succeeded",
+        ),
+        (
+            "github/deployment.1.json",
+            "baxterthehacker started a deployment of master to production",
+        ),
+        ("github/gollum.1.json", "jasonrudolph changed 2 wiki pages"),
+        (
+            "github/star.created.1.json",
+            "Codertocat starred Codertocat/Hello-World",
+        ),
+        (
+            "github/watch.started.1.json",
+            "baxterthehacker starred baxterthehacker/public-repo",
+        ),
+        (
+            "github/public.1.json",
+            "baxterthehacker made baxterthehacker/public-repo public",
+        ),
+        (
+            "github/member.added.1.json",
+            "baxterthehacker added octocat to baxterthehacker/public-repo",
+        ),
+        (
+            "github/commit_comment.created.1.json",
+            "This is a really good change!",
+        ),
+        (
+            "github/pull_request_review_comment.created.1.json",
+            "Maybe you should use more emojji",
+        ),
+        (
+            "github/discussion_comment.created.1.json",
+            "commented on discussion #20: Lets discuss",
+        ),
+        ("github/discussion.created.1.json", "started discussion #3"),
+        (
+            "github/dependabot_alert.created.1.json",
+            "New Dependabot alert #20",
+        ),
+        (
+            "github/code_scanning_alert.created.1.json",
+            "Found by CodeQL",
+        ),
+        ("github/push.2.json", "deleted branch feature"),
+    ] {
+        let kind = if rel.starts_with("gitlab/") {
+            SourceKind::Gitlab
+        } else {
+            SourceKind::Github
+        };
+        let (text, _) = plain(kind, rel);
+        assert!(text.contains(words), "{rel}: {words:?} not in\n{text}");
+    }
+    let test = {
+        let body: Value = serde_json::from_slice(&fixture("gitlab/issue.open.1.json")).unwrap();
+        gitlab_body("Test Hook", &body)
+    };
+    let text = r.render(crate::render::Platform::Plain, "default", &test);
+    assert!(text.contains("Webhook is set up"), "{text}");
+    for (stem, kind) in FIXTURE_KINDS {
+        if kind.contains('.') || *kind == "gollum" {
+            let source = if stem.starts_with("gitlab/") {
+                SourceKind::Gitlab
+            } else {
+                SourceKind::Github
+            };
+            let (text, _) = plain(source, &format!("{stem}.json"));
+            assert!(!text.contains(kind), "{stem}: raw {kind} in\n{text}");
+        }
+    }
+}
