@@ -207,7 +207,10 @@ pub(crate) fn pg_error(what: &str, e: &tokio_postgres::Error) -> StoreError {
 }
 
 fn pool_error(e: &deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Other(format!("PostgreSQL: no connection: {e}"))
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error("connecting", e),
+        other => StoreError::Other(format!("PostgreSQL: no connection: {other}")),
+    }
 }
 
 fn too_slow(what: &str) -> StoreError {
