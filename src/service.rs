@@ -130,6 +130,9 @@ fn postgres_url(config: &Config, store_override: Option<&str>) -> Option<String>
 
 /// The store file the config (or the override) names, or `:memory:`.
 fn store_path(config: &Config, store_override: Option<&str>) -> String {
+    if let Some(url) = postgres_url(config, store_override) {
+        return url;
+    }
     match store_override {
         Some(p) => p.to_string(),
         None => config.store_path().display().to_string(),

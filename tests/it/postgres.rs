@@ -137,7 +137,9 @@ async fn accepts_commit_in_groups_and_dedup_holds_across_replicas() {
     );
     // another source with the same id is another delivery
     assert!(matches!(
-        b.accept(meta("gitea", "d-1"), msgs(&[&l1], "x")).await.unwrap(),
+        b.accept(meta("gitea", "d-1"), msgs(&[&l1], "x"))
+            .await
+            .unwrap(),
         Accepted::Stored(_)
     ));
 
@@ -150,7 +152,10 @@ async fn accepts_commit_in_groups_and_dedup_holds_across_replicas() {
             let l1 = l1.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .accept(meta("github", &format!("c-{i}")), msgs(&[&l1], &format!("m{i}")))
+                    .accept(
+                        meta("github", &format!("c-{i}")),
+                        msgs(&[&l1], &format!("m{i}")),
+                    )
                     .await
             }));
         }
@@ -168,7 +173,10 @@ async fn accepts_commit_in_groups_and_dedup_holds_across_replicas() {
     }
     assert_eq!((stored, dups), (200, 200));
     let commits = a.commit_count() + b.commit_count() - commits_before;
-    assert!(commits < 300, "{commits} commits for 400 accepts: no group commit");
+    assert!(
+        commits < 300,
+        "{commits} commits for 400 accepts: no group commit"
+    );
     let rows = a.list(None, 1000).await.unwrap();
     assert_eq!(rows.len(), 2 + 1 + 200);
 
@@ -205,7 +213,10 @@ async fn marks_replay_and_listing_work_on_postgres() {
     let l = lane("slack", "#ops");
     for i in 0..3 {
         store
-            .accept(meta("github", &format!("m-{i}")), msgs(&[&l], &format!("msg {i}")))
+            .accept(
+                meta("github", &format!("m-{i}")),
+                msgs(&[&l], &format!("msg {i}")),
+            )
             .await
             .unwrap();
     }
@@ -226,7 +237,10 @@ async fn marks_replay_and_listing_work_on_postgres() {
     assert_eq!(head.message, "msg 1");
     store.mark_retry(head.id, 42, "HTTP 500").await.unwrap();
     let again = store.head(&l).await.unwrap().unwrap();
-    assert_eq!((again.id, again.attempts, again.next_attempt_at), (head.id, 1, 42));
+    assert_eq!(
+        (again.id, again.attempts, again.next_attempt_at),
+        (head.id, 1, 42)
+    );
     assert_eq!(again.last_error.as_deref(), Some("HTTP 500"));
     store.mark_dead(head.id, "channel_not_found").await.unwrap();
     assert_eq!(store.head(&l).await.unwrap().unwrap().message, "msg 2");
@@ -241,10 +255,16 @@ async fn marks_replay_and_listing_work_on_postgres() {
     // replay: a dead row and a sent one, each once however often named
     let sent_id = store.list(Some(Status::Sent), 1).await.unwrap()[0].id;
     assert_eq!(
-        store.replay(&[dead[0].id, dead[0].id, sent_id, 999_999]).await.unwrap(),
+        store
+            .replay(&[dead[0].id, dead[0].id, sent_id, 999_999])
+            .await
+            .unwrap(),
         2
     );
-    assert_eq!(store.list(Some(Status::Pending), 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store.list(Some(Status::Pending), 10).await.unwrap().len(),
+        3
+    );
     let head = store.head(&l).await.unwrap().unwrap();
     store.mark_dead(head.id, "gone").await.unwrap();
     assert_eq!(store.replay_dead().await.unwrap(), 1);
@@ -278,7 +298,10 @@ async fn a_replica_that_lost_its_lease_can_neither_read_nor_mark_the_lane() {
         .await
         .expect("the owner's lease runs out by its own clock");
     assert!(!la.holds(&l));
-    assert!(a.head(&l).await.unwrap().is_none(), "no head without the lease");
+    assert!(
+        a.head(&l).await.unwrap().is_none(),
+        "no head without the lease"
+    );
     // ...and B takes the lane only once the database says it expired, and
     // B has been connected for a lease time (the owner could renew first)
     lb.tick_now().await.unwrap();
@@ -307,7 +330,9 @@ async fn lanes_spread_over_live_replicas_and_move_when_one_leaves_or_dies() {
         open(&url, Some(QUICK)).await,
         open(&url, Some(QUICK)).await,
     ];
-    let lanes: Vec<Lane> = (0..24).map(|i| lane("slack", &format!("#l{i:02}"))).collect();
+    let lanes: Vec<Lane> = (0..24)
+        .map(|i| lane("slack", &format!("#l{i:02}")))
+        .collect();
     let refs: Vec<&Lane> = lanes.iter().collect();
     stores[0]
         .accept(meta("github", "spread"), msgs(&refs, "x"))
@@ -343,7 +368,11 @@ async fn lanes_spread_over_live_replicas_and_move_when_one_leaves_or_dies() {
         settled(&two, 24)
     })
     .await;
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 
     // one dies (no goodbye): its lanes move once its leases expire
     let [s0, s1] = two;
@@ -379,7 +408,10 @@ async fn thread_ids_are_kept_90_days() {
     store.put_thread(&l, key, &ids).await.unwrap();
     assert_eq!(store.thread(&l, key).await.unwrap(), Some(ids.clone()));
     assert_eq!(store.thread(&other, key).await.unwrap(), None);
-    assert_eq!(store.thread(&l, "github:acme/api#pr-13").await.unwrap(), None);
+    assert_eq!(
+        store.thread(&l, "github:acme/api#pr-13").await.unwrap(),
+        None
+    );
     let discord = ThreadIds {
         message_id: "111".into(),
         thread_id: Some("222".into()),
@@ -506,7 +538,10 @@ async fn the_password_is_never_in_errors_or_names() {
     assert!(!redacted(&url).contains(PASSWORD));
     // a wrong password, a closed port, a bad URL
     let wrong = url.replace(PASSWORD, "not-the-password");
-    let e = PgStore::connect(&wrong, false).await.unwrap_err().to_string();
+    let e = PgStore::connect(&wrong, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("password authentication failed"), "{e}");
     assert!(!e.contains("not-the-password"), "{e}");
     let closed = format!(
@@ -517,12 +552,18 @@ async fn the_password_is_never_in_errors_or_names() {
             .unwrap()
             .port()
     );
-    let e = PgStore::connect(&closed, false).await.unwrap_err().to_string();
-    assert!(!e.contains(PASSWORD), "{e}");
-    let e = PgStore::connect(&format!("postgres://hb:{PASSWORD}@127.0.0.1:notaport/x"), false)
+    let e = PgStore::connect(&closed, false)
         .await
         .unwrap_err()
         .to_string();
+    assert!(!e.contains(PASSWORD), "{e}");
+    let e = PgStore::connect(
+        &format!("postgres://hb:{PASSWORD}@127.0.0.1:notaport/x"),
+        false,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(!e.contains(PASSWORD), "{e}");
 }
 
@@ -534,7 +575,12 @@ fn channels(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("#c{i:02}")).collect()
 }
 
-fn replica_config(dir: &std::path::Path, standin: &StandIn, lanes: usize, interval: &str) -> std::path::PathBuf {
+fn replica_config(
+    dir: &std::path::Path,
+    standin: &StandIn,
+    lanes: usize,
+    interval: &str,
+) -> std::path::PathBuf {
     let to: Vec<String> = channels(lanes)
         .iter()
         .map(|c| format!("\"slack:{c}\""))
@@ -632,15 +678,19 @@ fn check_channels(standin: &StandIn, lanes: usize, want: &[String], max_dups: us
 /// Waits until every channel has all of `want` (sent twice or not).
 async fn all_delivered(standin: &StandIn, lanes: usize, want: &[String], secs: u64) {
     let want_set: HashSet<&String> = want.iter().collect();
-    eventually(secs, "every accepted message delivered on every channel", || async {
-        let got = by_channel(standin);
-        channels(lanes).iter().all(|c| {
-            got.get(c).is_some_and(|seq| {
-                let seen: HashSet<&String> = seq.iter().collect();
-                want_set.iter().all(|w| seen.contains(w))
+    eventually(
+        secs,
+        "every accepted message delivered on every channel",
+        || async {
+            let got = by_channel(standin);
+            channels(lanes).iter().all(|c| {
+                got.get(c).is_some_and(|seq| {
+                    let seen: HashSet<&String> = seq.iter().collect();
+                    want_set.iter().all(|w| seen.contains(w))
+                })
             })
-        })
-    })
+        },
+    )
     .await;
 }
 
@@ -695,7 +745,10 @@ impl RoundRobin {
                 503 => refused += 1,
                 other => panic!("delivery {n}: unexpected {other}"),
             }
-            assert!(Instant::now() < deadline, "delivery {n} not accepted within {secs}s");
+            assert!(
+                Instant::now() < deadline,
+                "delivery {n} not accepted within {secs}s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -759,7 +812,11 @@ async fn two_replicas_every_message_once_in_order_and_redeliveries_queue_nothing
             assert_eq!(status, 200, "redelivery of {i}");
         }
     }
-    assert_eq!(count(&client).await, before, "a redelivery queued something");
+    assert_eq!(
+        count(&client).await,
+        before,
+        "a redelivery queued something"
+    );
 
     // both replicas sent some of the lanes
     eventually(10, "both replicas logged sends", || async {
@@ -775,7 +832,11 @@ async fn two_replicas_every_message_once_in_order_and_redeliveries_queue_nothing
         .env("HB_TEST_DATABASE_URL", &url)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -790,10 +851,189 @@ async fn two_replicas_every_message_once_in_order_and_redeliveries_queue_nothing
         .env("HB_TEST_DATABASE_URL", &url)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     standin.wait_for(before + 1).await;
     for p in [&a, &b] {
         assert!(!p.stderr().contains(PASSWORD), "the password was logged");
     }
     assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
+}
+
+/// The replica ids holding leases on lanes with pending rows, with how many.
+async fn owners_of_pending(client: &tokio_postgres::Client) -> BTreeMap<String, i64> {
+    client
+        .query(
+            "SELECT l.owner, count(*) FROM hookbridge_lease l
+              WHERE EXISTS (SELECT 1 FROM hookbridge_outbox o WHERE o.status = 'pending'
+                              AND o.sink = l.sink AND o.channel = l.channel)
+              GROUP BY l.owner",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_one_killed_mid_load_its_lanes_move_within_15s_nothing_lost() {
+    let Some(pg) = pgserver::shared() else { return };
+    let url = pg.database().await;
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lanes = 12;
+    let config = replica_config(dir.path(), &standin, lanes, "100ms");
+    let mut procs = vec![
+        replica(&config, &url),
+        replica(&config, &url),
+        replica(&config, &url),
+    ];
+    let ids: Vec<String> = procs.iter().map(replica_id).collect();
+    let mut addrs: Vec<String> = procs.iter().map(|p| p.addr.clone()).collect();
+    let mut rr = RoundRobin::new();
+    let n = 40;
+    for i in 0..30 {
+        assert_eq!(rr.post(&addrs, i).await.0, 202, "delivery {i}");
+    }
+    // sending is under way, spread over the three
+    let client = sql(&url).await;
+    standin.wait_for(2 * lanes).await;
+    let owners = owners_of_pending(&client).await;
+    // the victim: the replica holding the most lanes
+    let (victim_id, held) = owners
+        .iter()
+        .filter(|(o, _)| ids.contains(o))
+        .max_by_key(|(_, n)| **n)
+        .map(|(o, n)| (o.clone(), *n))
+        .expect("some replica holds lanes");
+    assert!(held > 0);
+    let victim = ids.iter().position(|i| *i == victim_id).unwrap();
+    procs[victim].kill9();
+    let killed = Instant::now();
+    let before = standin.received().len();
+    assert!(
+        before < n * lanes,
+        "all sent before the kill: make the test slower"
+    );
+    // the load goes on through the two left
+    addrs.remove(victim);
+    for i in 30..n {
+        assert_eq!(rr.post(&addrs, i).await.0, 202, "delivery {i}");
+    }
+    // its lanes move within 15 s
+    let deadline = killed + Duration::from_secs(15);
+    loop {
+        let owners = owners_of_pending(&client).await;
+        if !owners.contains_key(&victim_id) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead replica still holds {owners:?} 15 s after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved = killed.elapsed();
+    assert!(
+        moved >= Duration::from_secs(5),
+        "lanes moved before the lease ran out: {moved:?}"
+    );
+    // every accepted message once, in order per channel; a message is sent
+    // twice only when the kill cut its send's answer: at most one per lane
+    let want = markers(0..n);
+    all_delivered(&standin, lanes, &want, 30).await;
+    check_channels(&standin, lanes, &want, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_joining_mid_load_takes_its_share_between_two_sends() {
+    let Some(pg) = pgserver::shared() else { return };
+    let url = pg.database().await;
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lanes = 16;
+    let config = replica_config(dir.path(), &standin, lanes, "100ms");
+    let a = replica(&config, &url);
+    let mut rr = RoundRobin::new();
+    let n = 30;
+    for i in 0..15 {
+        assert_eq!(rr.post(std::slice::from_ref(&a.addr), i).await.0, 202);
+    }
+    standin.wait_for(lanes).await;
+    // B starts while A is sending every lane
+    let b = replica(&config, &url);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    for i in 15..n {
+        assert_eq!(rr.post(&addrs, i).await.0, 202, "delivery {i}");
+    }
+    let want = markers(0..n);
+    all_delivered(&standin, lanes, &want, 30).await;
+    // handed over between two sends: nothing twice, nothing out of order
+    check_channels(&standin, lanes, &want, 0);
+    assert!(
+        sent_lines(&b) > 0,
+        "B sent nothing: the lanes were not shared"
+    );
+    assert_eq!(sent_lines(&a) + sent_lines(&b), n * lanes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_restarting_under_load_answers_503_then_recovers_losing_nothing() {
+    // a server of this test's own: it is stopped and started again
+    let Some(pg) = PgServer::private() else {
+        return;
+    };
+    let url = pg.database().await;
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lanes = 4;
+    let config = replica_config(dir.path(), &standin, lanes, "0s");
+    let a = replica(&config, &url);
+    let b = replica(&config, &url);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let n = 60;
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sender = {
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut rr = RoundRobin::new();
+            let mut refused = 0;
+            for i in 0..n {
+                refused += rr.post_until_accepted(&addrs, i, 60).await;
+                accepted.store(i + 1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            refused
+        })
+    };
+    eventually(30, "the first deliveries accepted", || async {
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 10
+    })
+    .await;
+    // the database goes away (as in a crash) for three seconds
+    pg.stop(false);
+    let down_at = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        during <= down_at + 1,
+        "accepted while the database was down"
+    );
+    pg.start();
+    let refused = tokio::time::timeout(Duration::from_secs(90), sender)
+        .await
+        .expect("the sender finishes")
+        .unwrap();
+    assert!(refused > 0, "no 503 while the database was down");
+    let want = markers(0..n);
+    all_delivered(&standin, lanes, &want, 30).await;
+    check_channels(&standin, lanes, &want, 0);
+    for p in [&a, &b] {
+        assert!(!p.stderr().contains(PASSWORD), "the password was logged");
+    }
 }
