@@ -193,7 +193,8 @@ fn check(path: &Path) -> anyhow::Result<()> {
     writeln!(
         out,
         "listen: {}   store: {}",
-        config.server.listen, config.store.path
+        config.server.listen,
+        crate::outbox::store::postgres::shown(&config.store.path)
     )?;
     writeln!(out, "\nsources:")?;
     for s in config.sources.values() {

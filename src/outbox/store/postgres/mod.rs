@@ -172,6 +172,16 @@ pub fn is_postgres_url(s: &str) -> bool {
         .any(|p| s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p))
 }
 
+/// A store as it may be shown: a PostgreSQL URL without its password,
+/// anything else (a file path, `:memory:`) as it is.
+pub fn shown(store: &str) -> Cow<'_, str> {
+    if is_postgres_url(store) {
+        Cow::Owned(redacted(store))
+    } else {
+        Cow::Borrowed(store)
+    }
+}
+
 /// The database a URL names, without its password.
 pub fn redacted(url: &str) -> String {
     match tokio_postgres::Config::from_str(url) {
