@@ -21,6 +21,10 @@
 //! - takes an expired lease of another owner only once it has itself been
 //!   connected for `db_ttl`, so that after a database outage every owner
 //!   gets to renew its own leases first;
+//! - hears of new rows on other replicas through `LISTEN`/`NOTIFY` (the
+//!   store announces the lanes of each commit on [`LANES_CHANNEL`]) and
+//!   wakes the worker of a lane it holds, so a message accepted by one
+//!   replica is sent by the lane's owner at once;
 //! - fences every read of a lane's head and every mark with the token
 //!   (the store does this with [`PgLeases::head_fence`] and
 //!   [`PgLeases::mark_fence`]): a replica that lost a lane can neither read
@@ -94,6 +98,12 @@ impl LeaseTimings {
     };
 }
 
+/// The `NOTIFY` channel the store announces accepted lanes on: a JSON
+/// array of `[sink, channel]` pairs.
+pub const LANES_CHANNEL: &str = "hookbridge_lanes";
+/// Pause before listening again after the listening connection broke.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
 /// How often a worker waiting on [`Leases::lost`] looks again.
 const LOST_POLL: Duration = Duration::from_millis(100);
 /// Replica rows not seen for this long are deleted.
@@ -107,6 +117,7 @@ pub struct PgLeases {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    listener: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for PgLeases {
@@ -153,8 +164,13 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl PgLeases {
-    /// Starts the lease task for a replica with a fresh id.
-    pub fn start(pool: Pool, timings: LeaseTimings) -> Arc<PgLeases> {
+    /// Starts the lease task for a replica with a fresh id, and (given the
+    /// database's config) the task that listens for accepted lanes.
+    pub fn start(
+        pool: Pool,
+        listen: Option<tokio_postgres::Config>,
+        timings: LeaseTimings,
+    ) -> Arc<PgLeases> {
         let me = replica_id();
         let shared = Arc::new(Shared {
             pool,
@@ -164,12 +180,15 @@ impl PgLeases {
             waker: Mutex::new(None),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(shared.clone(), stop_rx));
+        let task = tokio::spawn(run(shared.clone(), stop_rx.clone()));
+        let listener =
+            listen.map(|config| tokio::spawn(listen_for_lanes(shared.clone(), config, stop_rx)));
         tracing::info!(replica = %shared.me, "lane leases: this replica takes its share of the lanes");
         Arc::new(PgLeases {
             shared,
             stop,
             task: Mutex::new(Some(task)),
+            listener,
         })
     }
 
@@ -261,6 +280,9 @@ impl Drop for PgLeases {
         {
             task.abort();
         }
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
     }
 }
 
@@ -340,6 +362,87 @@ impl Leases for PgLeases {
             Err(_) => tracing::warn!(
                 "giving the lane leases back took too long; they expire on their own"
             ),
+        }
+    }
+}
+
+/// Wakes the workers of held lanes that other replicas announce.
+async fn listen_for_lanes(
+    shared: Arc<Shared>,
+    config: tokio_postgres::Config,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio_postgres::AsyncMessage;
+    loop {
+        match config.connect(tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let driver = tokio::spawn(async move {
+                    while let Some(Ok(m)) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        if let AsyncMessage::Notification(n) = m
+                            && tx.send(n.payload().to_string()).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+                let listening = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    client.batch_execute(&format!("LISTEN {LANES_CHANNEL}")),
+                )
+                .await;
+                if matches!(listening, Ok(Ok(()))) {
+                    loop {
+                        tokio::select! {
+                            payload = rx.recv() => match payload {
+                                Some(p) => wake_announced(&shared, &p),
+                                None => break, // the connection ended
+                            },
+                            _ = stop.changed() => {
+                                driver.abort();
+                                return;
+                            }
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot listen for accepted lanes; trying again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LISTEN_RETRY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Wakes the held lanes among those announced.
+fn wake_announced(shared: &Shared, payload: &str) {
+    let Ok(pairs) = serde_json::from_str::<Vec<(String, String)>>(payload) else {
+        return;
+    };
+    let now = Instant::now();
+    let held: Vec<Lane> = {
+        let state = lock(&shared.state);
+        pairs
+            .into_iter()
+            .map(|(sink, channel)| Lane { sink, channel })
+            .filter(|l| state.held.get(l).is_some_and(|h| h.valid_until > now))
+            .collect()
+    };
+    if held.is_empty() {
+        return;
+    }
+    let waker = shared
+        .waker
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(wake) = waker {
+        for lane in &held {
+            wake(lane);
         }
     }
 }

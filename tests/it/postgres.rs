@@ -225,8 +225,6 @@ async fn marks_replay_and_listing_work_on_postgres() {
         store.depth_by_sink().await.unwrap(),
         vec![("slack".to_string(), 3)]
     );
-    // not held yet: no head
-    assert!(store.head(&l).await.unwrap().is_none());
     // a lease round takes the lane (the only replica is preferred for it)
     leases.tick_now().await.unwrap();
     assert!(leases.holds(&l));
@@ -319,6 +317,46 @@ async fn a_replica_that_lost_its_lease_can_neither_read_nor_mark_the_lane() {
     assert!(!la.holds(&l));
     b.mark_sent(pending.id).await.unwrap();
     assert!(b.head(&l).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_accepted_on_one_replica_wakes_the_lanes_owner_at_once() {
+    let Some(pg) = pgserver::shared() else { return };
+    let url = pg.database().await;
+    let owner = open(&url, Some(STEADY)).await;
+    let other = open(&url, Some(STEADY)).await;
+    let l = lane("slack", "#owned");
+    owner
+        .accept(meta("github", "w-0"), msgs(&[&l], "first"))
+        .await
+        .unwrap();
+    let leases = owner.lane_leases().unwrap();
+    leases.tick_now().await.unwrap();
+    assert!(leases.holds(&l));
+    // the owner's lease task does not run again in this test: only the
+    // announcement can wake it
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    leases.on_acquire(Arc::new(move |lane: &Lane| {
+        let _ = tx.send(lane.clone());
+    }));
+    let sent = Instant::now();
+    other
+        .accept(
+            meta("github", "w-1"),
+            msgs(&[&l, &lane("slack", "#elsewhere")], "second"),
+        )
+        .await
+        .unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the owner is woken")
+        .unwrap();
+    assert_eq!(woken, l, "only held lanes are woken");
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

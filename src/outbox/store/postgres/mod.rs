@@ -36,7 +36,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
-use crate::outbox::lease::{DB_NOW_MS, LeaseTimings, Leases, PgLeases};
+use crate::outbox::lease::{DB_NOW_MS, LANES_CHANNEL, LeaseTimings, Leases, PgLeases};
 
 mod schema;
 
@@ -266,6 +266,7 @@ impl PgStore {
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10))
             .tcp_user_timeout(Duration::from_secs(10));
+        let listen = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -300,16 +301,25 @@ impl PgStore {
         }
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
+        // Replicas hear of each other's accepts: the lane's owner sends at once.
+        let (announce, announced) = mpsc::unbounded_channel();
+        let announce = opts.leases.is_some().then_some(announce);
         let mut tasks = vec![tokio::spawn(writer(
             pool.clone(),
             receiver,
             commits.clone(),
             clock.clone(),
+            announce,
         ))];
+        if opts.leases.is_some() {
+            tasks.push(tokio::spawn(announcer(pool.clone(), announced)));
+        }
         if opts.prune {
             tasks.push(tokio::spawn(pruner(pool.clone(), clock.clone())));
         }
-        let leases = opts.leases.map(|t| PgLeases::start(pool.clone(), t));
+        let leases = opts
+            .leases
+            .map(|t| PgLeases::start(pool.clone(), Some(listen), t));
         let named = display.clone();
         tracing::info!(database = %named, "store: PostgreSQL");
         Ok(PgStore {
@@ -439,6 +449,7 @@ async fn writer(
     mut receiver: mpsc::Receiver<Request>,
     commits: Arc<AtomicU64>,
     clock: Clock,
+    announce: Option<mpsc::UnboundedSender<Vec<Lane>>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.recv().await {
@@ -452,6 +463,17 @@ async fn writer(
             }
         }
         let results = accept_batch(&pool, &batch, clock(), &commits).await;
+        if let Some(announce) = &announce {
+            let lanes: Vec<Lane> = batch
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| matches!(r, Ok(Accepted::Stored(_))))
+                .flat_map(|(req, _)| req.messages.iter().map(|m| m.lane.clone()))
+                .collect();
+            if !lanes.is_empty() {
+                let _ = announce.send(lanes);
+            }
+        }
         for (request, result) in batch.drain(..).zip(results) {
             let _ = request.reply.send(result);
         }
@@ -667,6 +689,51 @@ async fn run_accepts(
             None => (i, Accepted::Duplicate),
         })
         .collect())
+}
+
+/// Announces the lanes of committed accepts to the other replicas
+/// (`NOTIFY`, after the commit, off the accept path), what queued up
+/// meanwhile in one go.
+async fn announcer(pool: Pool, mut announced: mpsc::UnboundedReceiver<Vec<Lane>>) {
+    // A NOTIFY payload must stay under 8,000 bytes.
+    const MAX_PAYLOAD: usize = 7000;
+    while let Some(first) = announced.recv().await {
+        let mut lanes: std::collections::BTreeSet<Lane> = first.into_iter().collect();
+        while let Ok(more) = announced.try_recv() {
+            lanes.extend(more);
+        }
+        let mut payloads = Vec::new();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        let mut size = 2;
+        for l in &lanes {
+            let len = serde_json::to_string(&(&l.sink, &l.channel))
+                .map_or(usize::MAX / 2, |j| j.len() + 1);
+            if len + 2 > MAX_PAYLOAD {
+                continue; // a name that long is never announced; the owner's poll finds it
+            }
+            if size + len > MAX_PAYLOAD {
+                payloads.push(serde_json::to_string(&pairs).unwrap_or_default());
+                pairs.clear();
+                size = 2;
+            }
+            pairs.push((&l.sink, &l.channel));
+            size += len;
+        }
+        if !pairs.is_empty() {
+            payloads.push(serde_json::to_string(&pairs).unwrap_or_default());
+        }
+        let Ok(client) = get_client(&pool).await else {
+            continue; // the owners' polls find the rows
+        };
+        for p in payloads {
+            let _ = bounded("announcing lanes", async {
+                client
+                    .execute("SELECT pg_notify($1, $2)", &[&LANES_CHANNEL, &p])
+                    .await
+            })
+            .await;
+        }
+    }
 }
 
 /// Prunes every [`PRUNE_INTERVAL`], sooner while behind.
