@@ -109,6 +109,20 @@ const LOST_POLL: Duration = Duration::from_millis(100);
 /// Replica rows not seen for this long are deleted.
 const REPLICA_FORGET_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The lanes with pending rows: a skip scan of the pending-rows index, one
+/// probe per lane however many rows wait in each.
+pub(crate) const SQL_PENDING_LANES: &str = "
+WITH RECURSIVE lanes (sink, channel) AS (
+    (SELECT sink, channel FROM hookbridge_outbox WHERE status = 'pending'
+      ORDER BY sink, channel LIMIT 1)
+    UNION ALL
+    SELECT n.sink, n.channel FROM lanes, LATERAL (
+        SELECT sink, channel FROM hookbridge_outbox
+         WHERE status = 'pending' AND (sink, channel) > (lanes.sink, lanes.channel)
+         ORDER BY sink, channel LIMIT 1) n
+)
+SELECT sink, channel FROM lanes";
+
 /// The database's clock, in Unix milliseconds.
 pub(crate) const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::int8";
 
@@ -227,18 +241,19 @@ impl PgLeases {
     }
 
     /// Records what a head read under `token` handed out: a due row makes
-    /// the lane busy until its outcome is recorded.
-    pub(crate) fn handed_out(&self, lane: &Lane, token: i64, row: Option<(RowId, bool)>) {
+    /// the lane busy until its outcome is recorded. False when the lease
+    /// went meanwhile (given back, lost): the row must not be sent.
+    pub(crate) fn handed_out(&self, lane: &Lane, token: i64, row: Option<(RowId, bool)>) -> bool {
         let mut state = lock(&self.shared.state);
         state.handed.retain(|_, (l, _)| l != lane);
+        let Some(h) = state.held.get_mut(lane).filter(|h| h.token == token) else {
+            return false;
+        };
+        h.busy = row.is_some_and(|(_, due)| due);
         if let Some((id, _)) = row {
             state.handed.insert(id, (lane.clone(), token));
         }
-        if let Some(h) = state.held.get_mut(lane)
-            && h.token == token
-        {
-            h.busy = row.is_some_and(|(_, due)| due);
-        }
+        true
     }
 
     /// The owner and token to fence a mark of row `id` with: the token its
@@ -587,10 +602,7 @@ async fn tick(shared: &Shared) -> Result<(), String> {
             .map(|r| r.get(0))
             .collect();
         let pending: HashSet<Lane> = client
-            .query(
-                "SELECT DISTINCT sink, channel FROM hookbridge_outbox WHERE status = 'pending'",
-                &[],
-            )
+            .query(SQL_PENDING_LANES, &[])
             .await
             .map_err(|e| format!("listing pending lanes: {e}"))?
             .iter()

@@ -305,11 +305,12 @@ impl LaneWorker {
             // lease on the lane runs out is cut off; the lane's new owner
             // sends the row.
             let verdict = tokio::select! {
-                v = self.send(&row, &sink, &mut next_send) => v,
+                biased; // a lease already gone: the send does not start
                 () = leases.lost(&lane) => {
                     tracing::warn!(id = row.id, sink = %lane.sink, channel = %lane.channel, "lane lease ran out mid-send; another replica sends this lane now");
                     continue;
                 }
+                v = self.send(&row, &sink, &mut next_send) => v,
             };
             if self.record(&row, verdict).await {
                 return;

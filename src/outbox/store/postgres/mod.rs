@@ -36,7 +36,9 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
-use crate::outbox::lease::{DB_NOW_MS, LANES_CHANNEL, LeaseTimings, Leases, PgLeases};
+use crate::outbox::lease::{
+    DB_NOW_MS, LANES_CHANNEL, LeaseTimings, Leases, PgLeases, SQL_PENDING_LANES,
+};
 
 mod schema;
 
@@ -695,45 +697,59 @@ async fn run_accepts(
 /// (`NOTIFY`, after the commit, off the accept path), what queued up
 /// meanwhile in one go.
 async fn announcer(pool: Pool, mut announced: mpsc::UnboundedReceiver<Vec<Lane>>) {
-    // A NOTIFY payload must stay under 8,000 bytes.
-    const MAX_PAYLOAD: usize = 7000;
     while let Some(first) = announced.recv().await {
         let mut lanes: std::collections::BTreeSet<Lane> = first.into_iter().collect();
         while let Ok(more) = announced.try_recv() {
             lanes.extend(more);
         }
-        let mut payloads = Vec::new();
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        let mut size = 2;
-        for l in &lanes {
-            let len = serde_json::to_string(&(&l.sink, &l.channel))
-                .map_or(usize::MAX / 2, |j| j.len() + 1);
-            if len + 2 > MAX_PAYLOAD {
-                continue; // a name that long is never announced; the owner's poll finds it
-            }
-            if size + len > MAX_PAYLOAD {
-                payloads.push(serde_json::to_string(&pairs).unwrap_or_default());
-                pairs.clear();
-                size = 2;
-            }
-            pairs.push((&l.sink, &l.channel));
-            size += len;
-        }
-        if !pairs.is_empty() {
-            payloads.push(serde_json::to_string(&pairs).unwrap_or_default());
-        }
         let Ok(client) = get_client(&pool).await else {
             continue; // the owners' polls find the rows
         };
-        for p in payloads {
-            let _ = bounded("announcing lanes", async {
-                client
-                    .execute("SELECT pg_notify($1, $2)", &[&LANES_CHANNEL, &p])
-                    .await
-            })
-            .await;
-        }
+        announce(&client, &lanes).await;
     }
+}
+
+/// `NOTIFY`s `lanes` on [`LANES_CHANNEL`]; best effort (the owners also poll).
+async fn announce(client: &deadpool_postgres::Object, lanes: &std::collections::BTreeSet<Lane>) {
+    // A NOTIFY payload must stay under 8,000 bytes.
+    const MAX_PAYLOAD: usize = 7000;
+    let mut payloads = Vec::new();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let mut size = 2;
+    for l in lanes {
+        let len =
+            serde_json::to_string(&(&l.sink, &l.channel)).map_or(usize::MAX / 2, |j| j.len() + 1);
+        if len + 2 > MAX_PAYLOAD {
+            continue; // a name that long is never announced; the owner's poll finds it
+        }
+        if size + len > MAX_PAYLOAD {
+            payloads.push(serde_json::to_string(&pairs).unwrap_or_default());
+            pairs.clear();
+            size = 2;
+        }
+        pairs.push((&l.sink, &l.channel));
+        size += len;
+    }
+    if !pairs.is_empty() {
+        payloads.push(serde_json::to_string(&pairs).unwrap_or_default());
+    }
+    for p in payloads {
+        let _ = bounded("announcing lanes", async {
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&LANES_CHANNEL, &p])
+                .await
+        })
+        .await;
+    }
+}
+
+fn lanes_of(rows: &[tokio_postgres::Row]) -> std::collections::BTreeSet<Lane> {
+    rows.iter()
+        .map(|r| Lane {
+            sink: r.get(0),
+            channel: r.get(1),
+        })
+        .collect()
 }
 
 /// Prunes every [`PRUNE_INTERVAL`], sooner while behind.
@@ -990,11 +1006,10 @@ impl Store for PgStore {
         let row = row.as_ref().map(row_from_pg).transpose()?;
         if let (Some(l), Some((_, token))) = (&self.inner.leases, fence) {
             let now = (self.inner.clock)();
-            l.handed_out(
-                lane,
-                token,
-                row.as_ref().map(|r| (r.id, r.next_attempt_at <= now)),
-            );
+            let due = row.as_ref().map(|r| (r.id, r.next_attempt_at <= now));
+            if !l.handed_out(lane, token, due) {
+                return Ok(None);
+            }
         }
         Ok(row)
     }
@@ -1032,13 +1047,7 @@ impl Store for PgStore {
     async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError> {
         let client = self.client().await?;
         let rows = bounded("listing pending lanes", async {
-            client
-                .query(
-                    "SELECT DISTINCT sink, channel FROM hookbridge_outbox
-                     WHERE status = 'pending' ORDER BY sink, channel",
-                    &[],
-                )
-                .await
+            client.query(SQL_PENDING_LANES, &[]).await
         })
         .await?;
         Ok(rows
@@ -1089,35 +1098,37 @@ impl Store for PgStore {
         ids.dedup();
         let now = (self.inner.clock)();
         let client = self.client().await?;
-        let n = bounded("replaying rows", async {
+        let rows = bounded("replaying rows", async {
             client
-                .execute(
+                .query(
                     "UPDATE hookbridge_outbox SET status = 'pending', attempts = 0,
                             next_attempt_at = $2, queued_at = $2
-                      WHERE id = ANY($1)",
+                      WHERE id = ANY($1) RETURNING sink, channel",
                     &[&ids, &now],
                 )
                 .await
         })
         .await?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        announce(&client, &lanes_of(&rows)).await;
+        Ok(rows.len())
     }
 
     async fn replay_dead(&self) -> Result<usize, StoreError> {
         let now = (self.inner.clock)();
         let client = self.client().await?;
-        let n = bounded("replaying dead rows", async {
+        let rows = bounded("replaying dead rows", async {
             client
-                .execute(
+                .query(
                     "UPDATE hookbridge_outbox SET status = 'pending', attempts = 0,
                             next_attempt_at = $1, queued_at = $1
-                      WHERE status = 'dead'",
+                      WHERE status = 'dead' RETURNING sink, channel",
                     &[&now],
                 )
                 .await
         })
         .await?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        announce(&client, &lanes_of(&rows)).await;
+        Ok(rows.len())
     }
 
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError> {
