@@ -1075,3 +1075,53 @@ async fn the_database_restarting_under_load_answers_503_then_recovers_losing_not
         assert!(!p.stderr().contains(PASSWORD), "the password was logged");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_replica_stops_before_its_lanes_move_and_sends_nothing_late() {
+    let Some(pg) = pgserver::shared() else { return };
+    let url = pg.database().await;
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lanes = 8;
+    let config = replica_config(dir.path(), &standin, lanes, "100ms");
+    let procs = [replica(&config, &url), replica(&config, &url)];
+    let ids: Vec<String> = procs.iter().map(replica_id).collect();
+    let addrs: Vec<String> = procs.iter().map(|p| p.addr.clone()).collect();
+    let mut rr = RoundRobin::new();
+    let n = 40;
+    for i in 0..30 {
+        assert_eq!(rr.post(&addrs, i).await.0, 202, "delivery {i}");
+    }
+    standin.wait_for(2 * lanes).await;
+    let client = sql(&url).await;
+    let owners = owners_of_pending(&client).await;
+    let victim = (0..2)
+        .max_by_key(|i| owners.get(&ids[*i]).copied().unwrap_or(0))
+        .unwrap();
+    // paused mid-send: it cannot renew, nor stop by itself
+    procs[victim].signal("STOP");
+    let paused = Instant::now();
+    let live = &addrs[1 - victim..2 - victim];
+    for i in 30..n {
+        assert_eq!(rr.post(live, i).await.0, 202, "delivery {i}");
+    }
+    let deadline = paused + Duration::from_secs(15);
+    while owners_of_pending(&client).await.contains_key(&ids[victim]) {
+        assert!(
+            Instant::now() < deadline,
+            "the paused replica's lanes did not move"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // it wakes up with its leases long gone by its own clock: it sends
+    // nothing more on those lanes (a late send would break the order)
+    procs[victim].signal("CONT");
+    let want = markers(0..n);
+    all_delivered(&standin, lanes, &want, 30).await;
+    // its first lease round after waking finds the lanes gone
+    eventually(10, "the woken replica sees its leases lost", || async {
+        procs[victim].stderr().contains("lane leases lost")
+    })
+    .await;
+    check_channels(&standin, lanes, &want, 1);
+}
