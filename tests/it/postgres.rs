@@ -926,7 +926,7 @@ async fn three_replicas_one_killed_mid_load_its_lanes_move_within_15s_nothing_lo
     let dir = tempfile::tempdir().unwrap();
     let lanes = 12;
     let config = replica_config(dir.path(), &standin, lanes, "100ms");
-    let mut procs = vec![
+    let mut procs = [
         replica(&config, &url),
         replica(&config, &url),
         replica(&config, &url),

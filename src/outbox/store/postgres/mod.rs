@@ -57,7 +57,7 @@ const PRUNE_BATCH: i64 = 1000;
 /// ...and again this soon while a pass finds a full batch.
 const PRUNE_CATCH_UP: Duration = Duration::from_secs(1);
 /// Only one replica prunes at a time (advisory lock key, "hbprune").
-const PRUNE_LOCK: i64 = 0x6862_7072_756e_65;
+const PRUNE_LOCK: i64 = 0x0068_6270_7275_6e65;
 /// Every database call answers within this, or fails.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per replica.
