@@ -5,7 +5,8 @@
 //! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
 //! [`SqliteStore`]: one writer thread doing group commit, reads off the
 //! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
-//! off the commit path), `tests`.
+//! off the commit path), `tests`; `postgres` (the [`PgStore`], its own
+//! schema and migrations, for replicas sharing one database).
 
 use async_trait::async_trait;
 
