@@ -899,6 +899,17 @@ async fn two_replicas_every_message_once_in_order_and_redeliveries_queue_nothing
         assert!(!p.stderr().contains(PASSWORD), "the password was logged");
     }
     assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
+    // `check` names the store without the password
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookbridge"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("HB_TEST_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("store: postgres://hb@127.0.0.1:"), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
 }
 
 /// The replica ids holding leases on lanes with pending rows, with how many.
