@@ -9,7 +9,12 @@
 //!    32 keep-alive connections, durable store vs `--store :memory:`;
 //! 2. messages/s through the outbox to a stand-in Slack with no limits
 //!    (`[delivery] min_interval = "0s"`), 1 lane and 8 lanes;
-//! 3. the child's RSS idle and with 100,000 messages pending.
+//! 3. the child's RSS idle and with 100,000 messages pending;
+//! 4. with PostgreSQL (`HOOKBRIDGE_BENCH_DATABASE_URL`, or Debian's
+//!    `postgresql` binaries: a server is started for the run, fsync on):
+//!    accepted deliveries/s and p99 on PostgreSQL, one replica and two
+//!    behind the same 32 connections, beside the durable SQLite store in
+//!    the same rounds (`cargo bench --bench throughput -- postgres`).
 //!
 //! The load generator and the Slack stand-in are hand-written HTTP/1.1 on
 //! raw sockets (requests precomputed, one buffer per connection) so the
@@ -139,6 +144,11 @@ async fn run() -> anyhow::Result<()> {
     // 3. RSS idle and with 100,000 pending.
     if wants("rss") {
         report.rss = Some(rss_run(dir, &body).await?);
+    }
+
+    // 4. PostgreSQL, one replica and two, beside SQLite.
+    if wants("postgres") {
+        report.postgres = postgres_runs(dir, &body).await?;
     }
 
     let md = report.markdown(body.len());
@@ -713,7 +723,9 @@ impl CpuSnapshot {
 /// One precomputed signed request; each connection copies it once and
 /// writes the delivery id's digits in place.
 struct LoadTemplate {
-    addr: SocketAddr,
+    /// The services the connections go to, in turn (a load balancer's
+    /// round robin): one unless [`LoadTemplate::across`].
+    addrs: Vec<SocketAddr>,
     request: Vec<u8>,
     id_at: usize,
 }
@@ -735,10 +747,16 @@ impl LoadTemplate {
         request.extend_from_slice(b"\r\n\r\n");
         request.extend_from_slice(body);
         LoadTemplate {
-            addr,
+            addrs: vec![addr],
             request,
             id_at,
         }
+    }
+
+    /// The same requests, the connections spread over `addrs`.
+    fn across(mut self, addrs: Vec<SocketAddr>) -> LoadTemplate {
+        self.addrs = addrs;
+        self
     }
 }
 
@@ -821,9 +839,9 @@ async fn drive(
     let started = Instant::now();
     let deadline = started + RUN_LIMIT;
     let mut tasks = Vec::with_capacity(CONNS);
-    for _ in 0..CONNS {
+    for k in 0..CONNS {
         let (next, stop, request) = (next.clone(), stop.clone(), request.clone());
-        let (addr, id_at) = (load.addr, load.id_at);
+        let (addr, id_at) = (load.addrs[k % load.addrs.len()], load.id_at);
         tasks.push(tokio::spawn(async move {
             let pace = rate.map(|r| (started, r));
             connection(
@@ -1169,6 +1187,7 @@ struct Report {
     accept: Vec<AcceptResult>,
     drain: Vec<DrainResult>,
     rss: Option<RssResult>,
+    postgres: Option<PgBench>,
 }
 
 fn ms(us: u32) -> f64 {
@@ -1442,6 +1461,272 @@ impl Report {
         if !notes.is_empty() {
             let _ = writeln!(s, "\nAlso: {}.", notes.join("; "));
         }
+        if let Some(pg) = &self.postgres {
+            pg.markdown(&mut s);
+        }
         s
     }
+}
+
+// ---------------------------------------------------------------- postgres
+
+/// Closed-loop rounds of row 4, each store in turn.
+const PG_ROUNDS: usize = 3;
+/// Requests per store per round in row 4.
+const PG_MEASURED: u64 = 20_000;
+
+/// Row 4: per store, its closed-loop rounds.
+struct PgBench {
+    server: String,
+    runs: Vec<(&'static str, Vec<LoadResult>)>,
+}
+
+impl PgBench {
+    fn markdown(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "\n#### (4) PostgreSQL: one replica and two, beside SQLite\n\n\
+             {} rounds of {PG_MEASURED} requests, closed loop, {CONNS} connections, the stores \
+             in turn within each round; two replicas: the connections alternate between them \
+             (a round robin), both on one database. Server: {}. The table shows the round of \
+             median throughput and, in the last column, the median over rounds of the ratio \
+             to SQLite in the same round.\n",
+            PG_ROUNDS, self.server
+        );
+        let _ = writeln!(
+            s,
+            "| store | deliveries/s | p50 / p99 / max | / SQLite, same round |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|");
+        let sqlite = self.runs.iter().find(|(l, _)| *l == "sqlite");
+        for (label, rounds) in &self.runs {
+            let mut by_rate: Vec<&LoadResult> = rounds.iter().collect();
+            by_rate.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            let Some(mid) = by_rate.get(by_rate.len() / 2) else {
+                continue;
+            };
+            let ratio = match sqlite {
+                Some((_, base)) if *label != "sqlite" => {
+                    let rate = median(
+                        rounds
+                            .iter()
+                            .zip(base)
+                            .map(|(r, b)| r.rate() / b.rate().max(1e-9)),
+                    );
+                    let p99 = median(rounds.iter().zip(base).map(|(r, b)| {
+                        f64::from(r.percentile(0.99)) / f64::from(b.percentile(0.99).max(1))
+                    }));
+                    format!("throughput {rate:.2}, p99 {p99:.2}")
+                }
+                _ => "–".into(),
+            };
+            let name = match *label {
+                "sqlite" => "SQLite, durable (reference)",
+                "postgres-1" => "PostgreSQL, one replica",
+                _ => "PostgreSQL, two replicas",
+            };
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {ratio} |",
+                thousands(mid.rate()),
+                mid.latency_cell()
+            );
+        }
+    }
+}
+
+/// A PostgreSQL server for row 4: `HOOKBRIDGE_BENCH_DATABASE_URL`, or one
+/// started for the run from Debian's binaries, in a temp dir, on a free
+/// loopback port, as the `postgres` user when run as root, with its
+/// default durability (fsync on). Killed when dropped.
+struct BenchPg {
+    url: String,
+    server: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for BenchPg {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl BenchPg {
+    fn start() -> anyhow::Result<Option<BenchPg>> {
+        if let Ok(url) = std::env::var("HOOKBRIDGE_BENCH_DATABASE_URL") {
+            return Ok(Some(BenchPg {
+                url,
+                server: "`HOOKBRIDGE_BENCH_DATABASE_URL`".into(),
+                child: None,
+                _dir: None,
+            }));
+        }
+        let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path().join("bin"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        bins.retain(|b| b.join("postgres").is_file() && b.join("initdb").is_file());
+        bins.sort();
+        let Some(bin) = bins.pop() else {
+            return Ok(None);
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("hookbridge-bench-pg-")
+            .tempdir()
+            .context("cannot create a temp dir for PostgreSQL")?;
+        // PostgreSQL refuses to run as root.
+        let as_root = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("Uid:"))?.to_string();
+                line.split_whitespace().nth(2).map(|u| u == "0")
+            })
+            .unwrap_or(false);
+        let run = |tool: &str| {
+            let mut c = if as_root {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+                    .args(["--pdeathsig", "KILL"])
+                    .arg(bin.join(tool));
+                c
+            } else {
+                Command::new(bin.join(tool))
+            };
+            c.stdin(Stdio::null());
+            c
+        };
+        if as_root {
+            let ok = Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.path())
+                .status()
+                .context("chown the PostgreSQL dir")?;
+            if !ok.success() {
+                bail!("cannot give {} to the postgres user", dir.path().display());
+            }
+        }
+        let data = dir.path().join("data");
+        let out = run("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "hb",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .output()
+            .context("run initdb")?;
+        if !out.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = run("postgres")
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "shared_buffers=128MB",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start postgres")?;
+        let mut pg = BenchPg {
+            url: format!("postgres://hb@127.0.0.1:{port}/postgres"),
+            server: format!("PostgreSQL from {} on loopback, fsync on", bin.display()),
+            child: Some(child),
+            _dir: Some(dir),
+        };
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            let ready = std::fs::read_to_string(data.join("postmaster.pid"))
+                .is_ok_and(|t| t.lines().nth(7).is_some_and(|l| l.trim() == "ready"));
+            if ready {
+                return Ok(Some(pg));
+            }
+            if Instant::now() > deadline
+                || pg
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+            {
+                bail!("PostgreSQL did not start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Row 4: SQLite, one PostgreSQL replica, two, in turn each round.
+async fn postgres_runs(dir: &Path, body: &[u8]) -> anyhow::Result<Option<PgBench>> {
+    let Some(pg) = BenchPg::start()? else {
+        eprintln!(
+            "[4] skipped: no PostgreSQL (apt-get install postgresql, or set HOOKBRIDGE_BENCH_DATABASE_URL)"
+        );
+        return Ok(None);
+    };
+    let slack = StandIn::start(true).await?;
+    let cfg = config(
+        &dir.join("pg-reference.db"),
+        &slack.api_base(),
+        &["#bench"],
+        "timeout = \"10s\"",
+    );
+    let sqlite = Service::start(dir, "pg-reference-sqlite", &cfg, None)?;
+    let one = Service::start(dir, "pg-replica-1", &cfg, Some(&pg.url))?;
+    let two = Service::start(dir, "pg-replica-2", &cfg, Some(&pg.url))?;
+    let loads: Vec<(&'static str, LoadTemplate)> = vec![
+        ("sqlite", LoadTemplate::new(sqlite.addr, body, b's')),
+        ("postgres-1", LoadTemplate::new(one.addr, body, b'p')),
+        (
+            "postgres-2",
+            LoadTemplate::new(one.addr, body, b'q').across(vec![one.addr, two.addr]),
+        ),
+    ];
+    let mut runs: Vec<(&'static str, Vec<LoadResult>)> = Vec::new();
+    for (label, load) in &loads {
+        eprintln!("[4] {label}: {WARMUP} warm-up requests");
+        let warm = drive(load, 0, WARMUP, false, None).await;
+        if warm.ok == 0 {
+            bail!(
+                "{label}: nothing accepted during warm-up: {}",
+                warm.first_error.as_deref().unwrap_or("no error recorded")
+            );
+        }
+        runs.push((label, Vec::new()));
+    }
+    let mut next = WARMUP;
+    for round in 1..=PG_ROUNDS {
+        for ((label, load), (_, rounds)) in loads.iter().zip(runs.iter_mut()) {
+            eprintln!(
+                "[4] {label}, round {round}/{PG_ROUNDS}: {PG_MEASURED} requests, closed loop"
+            );
+            let r = drive(load, next, PG_MEASURED, true, None).await;
+            eprintln!("{}", r.summary());
+            rounds.push(r);
+        }
+        next += PG_MEASURED;
+    }
+    drop((one, two, sqlite, slack));
+    Ok(Some(PgBench {
+        server: pg.server.clone(),
+        runs,
+    }))
 }

@@ -431,14 +431,14 @@ fn render(
     Ok(())
 }
 
-fn open_store_for_cli(
+async fn open_store_for_cli(
     config_path: &Path,
 ) -> anyhow::Result<std::sync::Arc<dyn crate::outbox::Store>> {
     let config = Config::load(config_path)?;
     if config.store.is_memory() {
         bail!("the store is `:memory:`: nothing persists between processes to list or replay");
     }
-    service::open_store(&config, None, false)
+    service::open_store(&config, None, false).await
 }
 
 fn time(ms: i64) -> String {
@@ -469,7 +469,7 @@ async fn deliveries(
     limit: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = open_store_for_cli(config_path)?;
+    let store = open_store_for_cli(config_path).await?;
     let rows = store.list(status, limit).await?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -517,7 +517,7 @@ async fn deliveries(
 }
 
 async fn replay(config_path: &Path, ids: &[i64], dead: bool) -> anyhow::Result<()> {
-    let store = open_store_for_cli(config_path)?;
+    let store = open_store_for_cli(config_path).await?;
     let n = if dead {
         store.replay_dead().await?
     } else {

@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::outbox::{Outbox, SinkMap, SqliteStore, Store};
+use crate::outbox::store::postgres;
+use crate::outbox::{Outbox, PgStore, SinkMap, SqliteStore, Store};
 use crate::pipeline::{LoadError, Pipeline};
 use crate::server::{AppState, app};
 use crate::sinks::Sink;
@@ -86,11 +87,16 @@ pub fn build_sinks(config: &Config) -> anyhow::Result<SinkMap> {
 /// Opens the store the config (or the override) names. Only the service
 /// (`upgrade`) upgrades a file of an older schema; see
 /// [`SqliteStore::open_without_upgrade`].
-pub fn open_store(
+pub async fn open_store(
     config: &Config,
     store_override: Option<&str>,
     upgrade: bool,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = postgres_url(config, store_override) {
+        // Errors name the database without the URL's password.
+        let store = PgStore::connect(&url, upgrade).await?;
+        return Ok(Arc::new(store));
+    }
     let path = store_path(config, store_override);
     // Only the service creates a store: a tool pointed at the wrong config
     // would otherwise list an empty new file and say all is well.
@@ -115,8 +121,20 @@ pub fn open_store(
     Ok(Arc::new(store))
 }
 
+/// The PostgreSQL URL the store is, if it is one: `[store] url`, or a
+/// `postgres://` URL given as `--store`.
+fn postgres_url(config: &Config, store_override: Option<&str>) -> Option<String> {
+    match store_override {
+        Some(named) => postgres::is_postgres_url(named).then(|| named.trim().to_string()),
+        None => config.store.url.as_ref().map(|u| u.expose().to_string()),
+    }
+}
+
 /// The store file the config (or the override) names, or `:memory:`.
 fn store_path(config: &Config, store_override: Option<&str>) -> String {
+    if let Some(url) = postgres_url(config, store_override) {
+        return url;
+    }
     match store_override {
         Some(p) => p.to_string(),
         None => config.store_path().display().to_string(),
@@ -127,7 +145,8 @@ fn store_path(config: &Config, store_override: Option<&str>) -> String {
 /// on one store would both send every pending message, and a new binary
 /// could upgrade the file under a running older one.
 fn lock_store(path: &str) -> anyhow::Result<Option<std::fs::File>> {
-    if path == ":memory:" {
+    // PostgreSQL: the replicas share the lanes through leases.
+    if path == ":memory:" || postgres::is_postgres_url(path) {
         return Ok(None);
     }
     let lock_path = format!("{path}.lock");
@@ -167,7 +186,7 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let store_lock = lock_store(&store_path(config, opts.store.as_deref()))?;
-    let store = open_store(config, opts.store.as_deref(), true)?;
+    let store = open_store(config, opts.store.as_deref(), true).await?;
     let sinks = build_sinks(config)?;
     let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
     let addr = acceptor

@@ -1,10 +1,12 @@
 //! The durable outbox: the store of accepted messages and dedup keys, and
 //! the per-channel workers that deliver them.
 
+pub mod lease;
 pub mod store;
 pub mod worker;
 
 pub use store::{
-    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, SqliteStore, Status, Store, StoreError,
+    Accepted, DeliveryMeta, Lane, NewMessage, PgStore, Row, RowId, SqliteStore, Status, Store,
+    StoreError,
 };
 pub use worker::{Outbox, SinkMap};

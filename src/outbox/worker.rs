@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::store::{Lane, Row, RowId, Store};
+use super::store::{Lane, Row, RowId, Store, StoreError};
 use crate::config::DeliveryConfig;
 use crate::sinks::{Outcome, Sink};
 
@@ -99,6 +99,16 @@ impl Outbox {
                     }
                 }
             });
+        // Several replicas: a lane this process takes over gets its worker now.
+        let weak = Arc::downgrade(&outbox);
+        outbox
+            .store
+            .leases()
+            .on_acquire(Arc::new(move |lane: &Lane| {
+                if let Some(o) = weak.upgrade() {
+                    o.wake(lane);
+                }
+            }));
         outbox
     }
 
@@ -158,6 +168,8 @@ impl Outbox {
         let mut tasks =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         while tasks.join_next().await.is_some() {}
+        // Several replicas: the others take this one's lanes at once.
+        self.store.leases().release_all().await;
     }
 }
 
@@ -222,6 +234,8 @@ impl LaneWorker {
 
     async fn run(mut self) {
         let store = self.outbox.store.clone();
+        let leases = store.leases();
+        let lane = self.lane.clone();
         let mut next_send = Instant::now();
         loop {
             if *self.stop.borrow() {
@@ -287,7 +301,17 @@ impl LaneWorker {
                 }
                 continue;
             }
-            let verdict = self.send(&row, &sink, &mut next_send).await;
+            // Several replicas: a send still in flight when this replica's
+            // lease on the lane runs out is cut off; the lane's new owner
+            // sends the row.
+            let verdict = tokio::select! {
+                biased; // a lease already gone: the send does not start
+                () = leases.lost(&lane) => {
+                    tracing::warn!(id = row.id, sink = %lane.sink, channel = %lane.channel, "lane lease ran out mid-send; another replica sends this lane now");
+                    continue;
+                }
+                v = self.send(&row, &sink, &mut next_send) => v,
+            };
             if self.record(&row, verdict).await {
                 return;
             }
@@ -403,6 +427,10 @@ impl LaneWorker {
             let Err(e) = result else {
                 return false;
             };
+            if let StoreError::LeaseLost(why) = &e {
+                tracing::warn!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, %why, "outcome not recorded: another replica sends this lane now");
+                return false;
+            }
             tracing::error!(id = row.id, error = %e, retry_in = %humantime::format_duration(pause),
                 "cannot record the send's outcome; the message is not sent again meanwhile");
             if self.hold(pause).await {

@@ -6,6 +6,8 @@ mod common;
 mod delivery;
 mod ops;
 mod outcomes;
+mod pgserver;
+mod postgres;
 mod receive;
 mod sinks;
 mod snapshots;

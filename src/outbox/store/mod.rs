@@ -1,19 +1,23 @@
 //! The outbox store: dedup keys and one row per (delivery, target), behind
-//! the [`Store`] trait, with SQLite (WAL, group commit) as the implementation.
+//! the [`Store`] trait, with SQLite (WAL, group commit) as the embedded
+//! implementation and PostgreSQL (`postgres`) for several replicas.
 //!
 //! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
 //! [`SqliteStore`]: one writer thread doing group commit, reads off the
 //! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
-//! off the commit path), `tests`.
+//! off the commit path), `tests`; `postgres` (the [`PgStore`], its own
+//! schema and migrations, for replicas sharing one database).
 
 use async_trait::async_trait;
 
 mod checkpoint;
+pub mod postgres;
 mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 pub type RowId = i64;
@@ -118,6 +122,10 @@ pub enum StoreError {
     SchemaTooOld { found: i64, known: i64 },
     #[error("store: {0}")]
     Other(String),
+    /// Several replicas: this one no longer holds the row's lane (another
+    /// replica sends it now), so it must not record an outcome there.
+    #[error("store: lane lease lost: {0}")]
+    LeaseLost(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -161,4 +169,9 @@ pub trait Store: Send + Sync + 'static {
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// Ok when a write would succeed now.
     async fn check_writable(&self) -> Result<(), StoreError>;
+    /// Which lanes this process may send. One service per store (SQLite)
+    /// holds every lane; replicas on PostgreSQL share them through leases.
+    fn leases(&self) -> std::sync::Arc<dyn crate::outbox::lease::Leases> {
+        std::sync::Arc::new(crate::outbox::lease::AlwaysHeld)
+    }
 }
