@@ -91,7 +91,7 @@ impl Outbox {
                 loop {
                     match scanner.store.pending_lanes().await {
                         Ok(lanes) => lanes.iter().for_each(|l| scanner.wake_if_idle(l)),
-                        Err(e) => tracing::error!(error = %e, "cannot list pending lanes"),
+                        Err(e) => tracing::error!(error = %e.chain(), "cannot list pending lanes"),
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -236,7 +236,7 @@ impl LaneWorker {
                     continue;
                 }
                 Err(e) => {
-                    tracing::error!(sink = %self.lane.sink, error = %e, "store read failed");
+                    tracing::error!(sink = %self.lane.sink, error = %e.chain(), "store read failed");
                     if self.hold(STORE_ERROR_PAUSE).await {
                         return;
                     }
@@ -403,7 +403,7 @@ impl LaneWorker {
             let Err(e) = result else {
                 return false;
             };
-            tracing::error!(id = row.id, error = %e, retry_in = %humantime::format_duration(pause),
+            tracing::error!(id = row.id, error = %e.chain(), retry_in = %humantime::format_duration(pause),
                 "cannot record the send's outcome; the message is not sent again meanwhile");
             if self.hold(pause).await {
                 return true;

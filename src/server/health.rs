@@ -75,14 +75,14 @@ impl Health {
 
 /// One store write check, bounded by [`HEALTH_CHECK_TIMEOUT`].
 async fn check(state: &AppState) -> Result<(), String> {
-    let result = match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.store.check_writable()).await
-    {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!(
-            "no answer from the store within {}",
-            humantime::format_duration(HEALTH_CHECK_TIMEOUT)
-        )),
-    };
+    let result =
+        match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.store.check_writable()).await {
+            Ok(r) => r.map_err(|e| e.chain().to_string()),
+            Err(_) => Err(format!(
+                "no answer from the store within {}",
+                humantime::format_duration(HEALTH_CHECK_TIMEOUT)
+            )),
+        };
     if let Err(e) = &result {
         tracing::error!(error = %e, "health check: store is not writable");
     }

@@ -31,7 +31,7 @@ struct RefusingStore {
 impl RefusingStore {
     fn refuse(&self, calls: &AtomicUsize) -> Result<(), StoreError> {
         if calls.fetch_add(1, Ordering::SeqCst) < self.failures {
-            Err(StoreError::Other("database or disk is full".into()))
+            Err(disk_full())
         } else {
             Ok(())
         }

@@ -677,7 +677,7 @@ struct CountingStore {
 #[async_trait]
 impl Store for CountingStore {
     async fn accept(&self, _: DeliveryMeta, _: Vec<NewMessage>) -> Result<Accepted, StoreError> {
-        Err(StoreError::Other("a stand-in store keeps nothing".into()))
+        Err(disk_full())
     }
     async fn head(&self, _: &Lane) -> Result<Option<Row>, StoreError> {
         Ok(None)

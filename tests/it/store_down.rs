@@ -16,19 +16,19 @@ struct DownStore;
 #[async_trait]
 impl Store for DownStore {
     async fn accept(&self, _: DeliveryMeta, _: Vec<NewMessage>) -> Result<Accepted, StoreError> {
-        Err(StoreError::Other("disk I/O error".into()))
+        Err(disk_full())
     }
     async fn head(&self, _: &Lane) -> Result<Option<Row>, StoreError> {
         Ok(None)
     }
     async fn mark_sent(&self, _: RowId) -> Result<(), StoreError> {
-        Err(StoreError::Other("disk I/O error".into()))
+        Err(disk_full())
     }
     async fn mark_retry(&self, _: RowId, _: i64, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::Other("disk I/O error".into()))
+        Err(disk_full())
     }
     async fn mark_dead(&self, _: RowId, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::Other("disk I/O error".into()))
+        Err(disk_full())
     }
     async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError> {
         Ok(vec![])
@@ -37,10 +37,10 @@ impl Store for DownStore {
         Ok(vec![])
     }
     async fn replay(&self, _: &[RowId]) -> Result<usize, StoreError> {
-        Err(StoreError::Other("disk I/O error".into()))
+        Err(disk_full())
     }
     async fn replay_dead(&self) -> Result<usize, StoreError> {
-        Err(StoreError::Other("disk I/O error".into()))
+        Err(disk_full())
     }
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError> {
         Ok(vec![])
@@ -70,7 +70,7 @@ async fn deliveries_get_503_and_health_says_why() {
     assert_eq!(r.status().as_u16(), 503);
     let text = r.text().await.unwrap();
     assert!(text.contains("retry later"), "{text}");
-    assert!(!text.contains("disk I/O"), "internal detail leaked: {text}");
+    assert!(!text.contains("disk"), "internal detail leaked: {text}");
 
     let r = client
         .get(format!("http://{addr}/healthz"))

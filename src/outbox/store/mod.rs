@@ -6,6 +6,9 @@
 //! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
 //! off the commit path), `tests`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 mod checkpoint;
@@ -97,16 +100,32 @@ pub struct Row {
     pub queued_at: i64,
 }
 
+/// What went wrong in the store. Variants that wrap a cause keep it as
+/// their `source` and do not repeat it in their own text, so an error chain
+/// printer (`{:#}`, [`StoreError::chain`]) says each part once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Says SQLite's message itself, so it names no source: an error chain
-    /// printer (`{:#}`) would say it twice.
+    /// A statement failed. Says SQLite's message itself, so it names no
+    /// source: an error chain printer would say it twice.
     #[error("store: {0}")]
     Sqlite(rusqlite::Error),
     #[error("store is closed")]
     Closed,
     #[error("store is busy: {0}")]
     Busy(String),
+    /// The file could not be opened or set up; `hint` says what usually
+    /// causes it.
+    #[error("cannot open store {}{hint}", path.display())]
+    Open {
+        path: PathBuf,
+        hint: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("could not switch the store to WAL mode (journal_mode is {mode:?})")]
+    NotWal { mode: String },
+    #[error("store schema version {found} is invalid; is this a hookbridge store?")]
+    InvalidVersion { found: i64 },
     #[error(
         "store schema version {found} is newer than this binary knows ({known}); upgrade hookbridge"
     )]
@@ -116,8 +135,36 @@ pub enum StoreError {
          stop the running service and start this version's `hookbridge serve` once to upgrade the file"
     )]
     SchemaTooOld { found: i64, known: i64 },
-    #[error("store: {0}")]
-    Other(String),
+    #[error("store migration to version {version} failed")]
+    Migrate {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A write transaction failed as a whole (every write of its batch gets
+    /// this error, so the cause is shared).
+    #[error("store write failed: {what}")]
+    Write {
+        what: &'static str,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    /// SQLite rolled back the whole transaction of a batch (a full disk):
+    /// none of its writes stand.
+    #[error("store transaction rolled back")]
+    RolledBack(#[source] Arc<StoreError>),
+    #[error("store read failed")]
+    Read(#[source] tokio::task::JoinError),
+    #[error("cannot start the store's {name} thread")]
+    Thread {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no outbox row with id {0}")]
+    NoRow(RowId),
+    #[error("store writer gave an unexpected answer")]
+    UnexpectedAnswer,
 }
 
 impl StoreError {

@@ -235,7 +235,10 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("outbox-store-writer".into())
             .spawn(move || writer.run())
-            .map_err(|e| StoreError::Other(format!("cannot start the store writer thread: {e}")))?;
+            .map_err(|source| StoreError::Thread {
+                name: "writer",
+                source,
+            })?;
 
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -280,7 +283,7 @@ impl SqliteStore {
         let conn = Arc::clone(&self.inner.read_conn);
         tokio::task::spawn_blocking(move || f(&lock(&conn)).map_err(store_error))
             .await
-            .map_err(|e| StoreError::Other(format!("store read task failed: {e}")))?
+            .map_err(StoreError::Read)?
     }
 
     /// Test hook: holds the writer's connection so requests pile up.
@@ -338,7 +341,11 @@ fn open_context(path: &Path, e: StoreError) -> StoreError {
         }
         _ => "",
     };
-    StoreError::Other(format!("cannot open store {}: {err}{hint}", path.display()))
+    StoreError::Open {
+        path: path.to_path_buf(),
+        hint,
+        source: err,
+    }
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -364,12 +371,16 @@ pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// The same failure, for every caller of a batch (rusqlite errors do not clone).
-fn batch_error(what: &str, e: &rusqlite::Error) -> StoreError {
+/// The same failure, for every caller of a batch: shared, since rusqlite
+/// errors do not clone.
+fn batch_error(what: &'static str, e: &Arc<rusqlite::Error>) -> StoreError {
     if is_busy(e) {
         StoreError::Busy(format!("{what}: {e}"))
     } else {
-        StoreError::Other(format!("{what}: {e}"))
+        StoreError::Write {
+            what,
+            source: Arc::clone(e),
+        }
     }
 }
 
@@ -432,19 +443,9 @@ impl Writer {
         batch: &[Request],
         now: i64,
     ) -> Vec<Result<Outcome, StoreError>> {
-        let fail_all = |e: StoreError| -> Vec<Result<Outcome, StoreError>> {
-            let msg = e.to_string();
-            let busy = matches!(e, StoreError::Busy(_));
-            batch
-                .iter()
-                .map(|_| {
-                    Err(if busy {
-                        StoreError::Busy(msg.clone())
-                    } else {
-                        StoreError::Other(msg.clone())
-                    })
-                })
-                .collect()
+        // Every caller gets the same error.
+        let fail_all = |make: &dyn Fn() -> StoreError| -> Vec<Result<Outcome, StoreError>> {
+            batch.iter().map(|_| Err(make())).collect()
         };
 
         // A wall clock stepped back makes a pass due at once rather than
@@ -465,7 +466,10 @@ impl Writer {
         for isolated in [false, true] {
             let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
                 Ok(tx) => tx,
-                Err(e) => return fail_all(batch_error("cannot begin a store transaction", &e)),
+                Err(e) => {
+                    let e = Arc::new(e);
+                    return fail_all(&|| batch_error("cannot begin a transaction", &e));
+                }
             };
             if prune_due {
                 let behind = prune(&mut tx, now);
@@ -478,18 +482,16 @@ impl Writer {
                 } else {
                     apply(&tx, &request.op, now)
                 };
-                match &result {
+                match result {
                     Err(_) if !isolated => break,
                     // SQLite rolled the whole transaction back (e.g. disk
                     // full): nothing of this batch stands.
                     Err(e) if tx.is_autocommit() => {
-                        return fail_all(StoreError::Other(format!(
-                            "store transaction rolled back: {e}"
-                        )));
+                        let e = Arc::new(e);
+                        return fail_all(&|| StoreError::RolledBack(Arc::clone(&e)));
                     }
-                    _ => {}
+                    result => results.push(result),
                 }
-                results.push(result);
             }
             if results.len() < batch.len() {
                 // The fast pass failed somewhere; dropping `tx` rolls it back.
@@ -500,11 +502,14 @@ impl Writer {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                     results
                 }
-                Err(e) => fail_all(batch_error("store commit failed", &e)),
+                Err(e) => {
+                    let e = Arc::new(e);
+                    fail_all(&|| batch_error("commit failed", &e))
+                }
             };
         }
         // The isolated pass answers every request or returns above.
-        fail_all(StoreError::Other("store batch ran no pass".into()))
+        fail_all(&|| StoreError::UnexpectedAnswer)
     }
 }
 
@@ -515,14 +520,14 @@ fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) -> bool {
     let keys = match in_savepoint(tx, |c| prune_dedup(c, now)) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "pruning old dedup keys failed");
+            tracing::warn!(error = %e.chain(), "pruning old dedup keys failed");
             0
         }
     };
     let rows = match in_savepoint(tx, |c| prune_sent(c, now)) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "pruning old sent rows failed");
+            tracing::warn!(error = %e.chain(), "pruning old sent rows failed");
             0
         }
     };
@@ -614,7 +619,7 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
 
 fn expect_row(changed: usize, id: RowId) -> Result<Outcome, StoreError> {
     if changed == 0 {
-        Err(StoreError::Other(format!("no outbox row with id {id}")))
+        Err(StoreError::NoRow(id))
     } else {
         Ok(Outcome::Done)
     }
@@ -857,5 +862,5 @@ impl Store for SqliteStore {
 }
 
 fn unexpected() -> StoreError {
-    StoreError::Other("store writer gave an unexpected answer".into())
+    StoreError::UnexpectedAnswer
 }
