@@ -4,7 +4,8 @@
 //! `body`), handed to its source for verification and parsing, routed and
 //! rendered, and committed to the outbox; only then is it answered 202.
 //! Every refusal has its documented status and a short body that says why
-//! (`refusal`); `/healthz` lives in `health`.
+//! (`refusal`); `/healthz` lives in `health`. Connections, their deadlines
+//! and their cap are `conn`'s.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +24,15 @@ use crate::pipeline::Pipeline;
 use crate::sources::{self, Delivery};
 
 mod body;
+mod conn;
 mod health;
 mod refusal;
 
 pub use body::{BODY_BUDGET_BYTES, BODY_READ_TIMEOUT};
+pub use conn::{
+    HEADER_READ_TIMEOUT, IDLE_TIMEOUT, Limits, MAX_CONNECTIONS, raise_open_file_limit,
+    reserved_fds, serve,
+};
 use refusal::Refusal;
 
 /// What request handlers share.
