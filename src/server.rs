@@ -28,7 +28,7 @@ mod conn;
 mod health;
 mod refusal;
 
-pub use body::{BODY_BUDGET_BYTES, BODY_READ_TIMEOUT};
+pub use body::{BODY_BUDGET_BYTES, BODY_READ_TIMEOUT, BODY_SHARE_DIVISOR};
 pub use conn::{
     HEADER_READ_TIMEOUT, IDLE_TIMEOUT, Limits, MAX_CONNECTIONS, raise_open_file_limit,
     reserved_fds, serve,
@@ -163,6 +163,7 @@ async fn hook(
         limit,
         &state.body_budget,
         state.body_read_timeout,
+        req.extensions().get::<conn::ClientWait>(),
     );
     let bytes = match read.await {
         Ok(bytes) => bytes,

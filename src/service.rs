@@ -174,6 +174,13 @@ pub async fn start(
     opts: ServeOptions,
 ) -> anyhow::Result<Running> {
     let config = &pipeline.config;
+    let share = crate::server::BODY_BUDGET_BYTES / crate::server::BODY_SHARE_DIVISOR;
+    if config.server.max_body_bytes > share {
+        tracing::warn!(
+            max_body_bytes = config.server.max_body_bytes,
+            "a body may hold at most {share} bytes in memory: longer ones are answered 413"
+        );
+    }
     for name in &config.disabled_sinks {
         tracing::warn!(sink = %name, "sink disabled: its credentials expanded to nothing; routes to it are skipped");
     }

@@ -9,16 +9,17 @@
 //!   answers;
 //! - a cap on open connections ([`Limits::max_connections`], derived from
 //!   the open-file limit). When it is reached, the connections that have
-//!   waited longest for a request (idle, or still sending headers) are
-//!   closed to make room, as nginx reuses its idle connections; new
-//!   connections wait in the kernel's queue while every connection is busy
-//!   answering a request;
+//!   waited longest on their client (idle, still sending headers, or with
+//!   a body that stalled) are closed to make room, as nginx reuses its idle
+//!   connections; new connections wait in the kernel's queue while every
+//!   connection is busy answering a request;
 //! - an accept loop that backs off when the process runs out of file
 //!   descriptors (EMFILE) instead of retrying at once for ever.
 //!
-//! The request path pays two relaxed atomic stores per request (busy, then
-//! idle again) and one clock read; registering a connection takes a lock
-//! once when it opens and once when it closes.
+//! The request path pays a few relaxed atomic stores per request (busy,
+//! waiting on each body chunk, idle again) and a clock read each;
+//! registering a connection takes a lock once when it opens and once when
+//! it closes.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -273,6 +274,30 @@ impl Drop for Busy {
     }
 }
 
+/// Given to a request (in its extensions) so that the handler can say when
+/// it waits on the client: a request whose body has stalled is as idle as
+/// a connection still sending its headers, and gives way to new
+/// connections at the cap the same way.
+#[derive(Clone)]
+pub(crate) struct ClientWait {
+    slot: Arc<Slot>,
+    epoch: Instant,
+}
+
+impl ClientWait {
+    /// Waiting for the client from now on.
+    pub(crate) fn waiting(&self) {
+        self.slot
+            .idle_since
+            .store(Registry::now(self.epoch), Ordering::Relaxed);
+    }
+
+    /// The client sent something: working on the request again.
+    pub(crate) fn working(&self) {
+        self.slot.idle_since.store(BUSY, Ordering::Relaxed);
+    }
+}
+
 /// A rate-limited warning: at most one per [`LOG_EVERY`], counting the
 /// times it was held back.
 struct Every {
@@ -458,8 +483,12 @@ impl Conn {
     {
         let slot = self.registered.slot.clone();
         let (epoch, local, peer) = (self.epoch, self.local, self.peer);
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             let busy = Busy::enter(&slot, epoch);
+            req.extensions_mut().insert(ClientWait {
+                slot: slot.clone(),
+                epoch,
+            });
             let ep = ep.clone();
             async move {
                 let req = Request::from((

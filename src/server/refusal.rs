@@ -39,6 +39,18 @@ impl Refusal {
         )
     }
 
+    /// 413: the body is longer than one request may hold in memory.
+    pub(super) fn over_share(share: usize) -> Refusal {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "body is larger than one delivery may hold in memory ({share} bytes; \
+                 an eighth of the memory for bodies in flight)"
+            ),
+        )
+    }
+
     /// 503: the memory held for bodies in flight is used up.
     pub(super) fn busy() -> Refusal {
         Refusal::new(

@@ -164,11 +164,7 @@ async fn deliver(addr: &str, n: usize, within: Duration) -> Option<u16> {
     }
     match tokio::time::timeout(within, req.send()).await {
         Ok(Ok(r)) => Some(r.status().as_u16()),
-        Ok(Err(e)) => {
-            eprintln!("delivery {n}: {e:?}");
-            None
-        }
-        Err(_) => None,
+        _ => None,
     }
 }
 
@@ -376,4 +372,115 @@ async fn at_the_cap_idle_connections_give_way_to_new_ones() {
         "the longest-idle connection is still open"
     );
     serving.stop().await;
+}
+
+/// Up to `n` connections that each send the head of a delivery announcing
+/// `declared` bytes and then `sent` bytes of it, and stall. Stops early
+/// when a connection is not taken within a second.
+async fn slow_bodies(addr: &str, n: usize, declared: usize, sent: usize) -> Vec<TcpStream> {
+    let head = format!(
+        "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let connect = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr));
+        let Ok(Ok(mut s)) = connect.await else {
+            break;
+        };
+        let mut bytes = head.clone().into_bytes();
+        bytes.resize(bytes.len() + sent, b' ');
+        if s.write_all(&bytes).await.is_err() {
+            continue;
+        }
+        held.push(s);
+    }
+    held
+}
+
+/// GitHub with a secret, every delivery routed to stdout.
+const ROUTED: &str = "[sources.github]\nkind = \"github\"\nsecret = \"hardening-secret\"\n\
+                      [sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n";
+
+/// Bodies announced at 25 MiB that send one byte each: they take the body
+/// budget only for what they sent, so a 4 MiB budget (64 KiB a request, if
+/// taken up front) still has room for real deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_of_slow_bodies_leaves_signed_deliveries_answered() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory().unwrap());
+    let served = Served::start(ROUTED, store, |s| s.with_body_budget(4 << 20)).await;
+    let held = slow_bodies(&served.addr, 200, 25 << 20, 1).await;
+    assert_eq!(held.len(), 200);
+    for n in 1..=3 {
+        let status = deliver(&served.addr, n, Duration::from_secs(5)).await;
+        assert_eq!(status, Some(202), "delivery {n}");
+    }
+    drop(held);
+    served.stop().await;
+}
+
+/// One sender that has sent nearly the whole budget does not hold it: past
+/// its share (an eighth) it is answered 413, and deliveries still get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_large_upload_does_not_take_the_whole_budget() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory().unwrap());
+    let served = Served::start(
+        &format!("[server]\nmax_body_bytes = 26214400\n{ROUTED}"),
+        store,
+        |s| s.with_body_budget(4 << 20),
+    )
+    .await;
+    let mut s = TcpStream::connect(&served.addr).await.unwrap();
+    let head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n\
+                Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut chunk = b"4000\r\n".to_vec();
+    chunk.resize(chunk.len() + 0x4000, b' ');
+    chunk.extend_from_slice(b"\r\n");
+    // 16 KiB chunks up to 4 MiB less 16 KiB, or until the server stops reading
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        for _ in 0..255 {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        wr
+    });
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut answer))
+        .await
+        .expect("the large upload is answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let status = deliver(&served.addr, 1, Duration::from_secs(5)).await;
+    assert_eq!(status, Some(202));
+    drop(writer);
+    served.stop().await;
+}
+
+/// Slow bodies past the connection cap of a process with 256 files: a
+/// body that stalled waits on its client as an idle connection does, and
+/// gives way the same, so deliveries are answered within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_past_the_connection_cap_leave_deliveries_answered() {
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Limited::serve(&slack_config(dir.path(), &standin), 256, 256);
+    let addr = svc.addr.clone();
+    let mut held = slow_bodies(&addr, 400, 25 << 20, 1).await;
+    for n in 1..=3 {
+        held.extend(slow_bodies(&addr, 100, 25 << 20, 1).await);
+        let status = deliver(&addr, n, Duration::from_secs(1)).await;
+        assert_eq!(
+            status,
+            Some(202),
+            "delivery {n} after {} slow bodies\n{}",
+            held.len(),
+            svc.stderr()
+        );
+    }
+    standin.wait_for(3).await;
+    drop(held);
 }
