@@ -165,8 +165,10 @@ async fn hook(
         state.body_read_timeout,
         req.extensions().get::<conn::ClientWait>(),
     );
-    let bytes = match read.await {
-        Ok(bytes) => bytes,
+    // Held until the answer: the body stays in memory while it is verified,
+    // parsed and stored.
+    let received = match read.await {
+        Ok(received) => received,
         // Only refusals log the id a request claims; accepted ones log the parsed one.
         Err(refusal) => {
             return refusal.answer(
@@ -178,7 +180,7 @@ async fn hook(
     let delivery = Delivery {
         headers: req.headers(),
         query: req.uri().query(),
-        body: &bytes,
+        body: &received.bytes,
     };
     match deliver(state, &pipeline, source, &delivery).await {
         Ok(answer) => answer,

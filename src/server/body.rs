@@ -99,19 +99,26 @@ impl<'a> Reservation<'a> {
     }
 }
 
+/// A body read whole, and the part of the budget it holds until dropped
+/// (the handler keeps it while it verifies, parses and stores the body).
+pub(super) struct Received<'a> {
+    pub bytes: Vec<u8>,
+    _held: Reservation<'a>,
+}
+
 /// Reads a delivery's whole body: at most `limit` bytes, within `timeout`,
 /// holding a share of `budget` for what it has received. While it waits on
 /// the client, `wait` (when the connection gave one) says so, so that a
 /// stalled body gives way at the connection cap. Every way it can fail is
 /// a [`Refusal`].
-pub(super) async fn read(
+pub(super) async fn read<'a>(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-    budget: &Budget,
+    budget: &'a Budget,
     timeout: Duration,
     wait: Option<&ClientWait>,
-) -> Result<Vec<u8>, Refusal> {
+) -> Result<Received<'a>, Refusal> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -129,7 +136,10 @@ pub(super) async fn read(
         wait.working();
     }
     match result {
-        Ok(Ok(b)) => Ok(b),
+        Ok(Ok((bytes, held))) => Ok(Received {
+            bytes,
+            _held: held,
+        }),
         Ok(Err(ReadError::TooLarge)) => Err(Refusal::too_large(limit)),
         Ok(Err(ReadError::OverShare)) => Err(Refusal::over_share(share)),
         Ok(Err(ReadError::Busy)) => Err(Refusal::busy()),
@@ -168,13 +178,13 @@ enum ReadError {
 /// tell a body longer than it said), so what a request holds stays within
 /// twice what it has sent; a body that comes in one chunk is one
 /// allocation. A body longer than it declared is still cut off at `limit`.
-async fn read_body(
+async fn read_body<'a>(
     body: Body,
     declared: Option<u64>,
     limit: usize,
-    budget: &Budget,
+    budget: &'a Budget,
     wait: Option<&ClientWait>,
-) -> Result<Vec<u8>, ReadError> {
+) -> Result<(Vec<u8>, Reservation<'a>), ReadError> {
     let mut reserved = Reservation::new(budget);
     // The most bytes worth room: the body, and one byte past the cap.
     let most = declared
@@ -208,5 +218,5 @@ async fn read_body(
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf)
+    Ok((buf, reserved))
 }
