@@ -201,6 +201,7 @@ async fn deliver(
             sources::Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             sources::Rejection::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             sources::Rejection::BadRequest(_) => StatusCode::BAD_REQUEST,
+            sources::Rejection::TooComplex(_) => StatusCode::PAYLOAD_TOO_LARGE,
         };
         let claimed = match sources::claimed_delivery_id(source.kind, delivery.headers) {
             id if id.is_empty() => sources::body_hash(delivery.body),

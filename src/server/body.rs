@@ -136,10 +136,7 @@ pub(super) async fn read<'a>(
         wait.working();
     }
     match result {
-        Ok(Ok((bytes, held))) => Ok(Received {
-            bytes,
-            _held: held,
-        }),
+        Ok(Ok((bytes, held))) => Ok(Received { bytes, _held: held }),
         Ok(Err(ReadError::TooLarge)) => Err(Refusal::too_large(limit)),
         Ok(Err(ReadError::OverShare)) => Err(Refusal::over_share(share)),
         Ok(Err(ReadError::Busy)) => Err(Refusal::busy()),
