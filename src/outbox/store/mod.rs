@@ -4,7 +4,8 @@
 //! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
 //! [`SqliteStore`]: one writer thread doing group commit, reads off the
 //! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
-//! off the commit path), `tests`.
+//! off the commit path), `watch` (notices the files removed or replaced
+//! under the running service), `tests`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub use sqlite::SqliteStore;
 
@@ -161,6 +163,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A store file was removed or replaced while the service ran: what it
+    /// commits now would be lost at the next start.
+    #[error(
+        "the store file {} was {what} while hookbridge was running; restart hookbridge",
+        path.display()
+    )]
+    Lost { path: PathBuf, what: &'static str },
     #[error("no outbox row with id {0}")]
     NoRow(RowId),
     #[error("store writer gave an unexpected answer")]

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{Checkpointer, Thresholds};
 use super::schema;
+use super::watch::{self, FileWatch};
 use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
 
 /// Most requests committed in one transaction.
@@ -95,6 +96,9 @@ struct Inner {
     commits: Arc<AtomicU64>,
     /// Checkpoints the WAL of a file store; `None` in memory.
     checkpointer: Option<Checkpointer>,
+    /// Notices the files of a file store removed or replaced; `None` in
+    /// memory.
+    watch: Option<FileWatch>,
 }
 
 impl Drop for Inner {
@@ -193,7 +197,7 @@ impl SqliteStore {
         checkpoints: Thresholds,
         upgrade: bool,
     ) -> Result<SqliteStore, StoreError> {
-        let (write_conn, read_conn, checkpointer) = match target {
+        let (write_conn, read_conn, checkpointer, watch) = match target {
             Target::File(path) => {
                 let mut write = open_file(path, true)
                     .and_then(|mut conn| {
@@ -211,15 +215,21 @@ impl SqliteStore {
                         Ok(conn)
                     })
                     .map_err(|e| open_context(path, e))?;
+                let watch = FileWatch::start(path, watch::CHECK_EVERY)?;
                 let write = Arc::new(Mutex::new(write));
-                (write, Arc::new(Mutex::new(read)), Some(checkpointer))
+                (
+                    write,
+                    Arc::new(Mutex::new(read)),
+                    Some(checkpointer),
+                    Some(watch),
+                )
             }
             Target::Memory => {
                 let mut conn = Connection::open_in_memory()?;
                 schema::configure_common(&conn)?;
                 schema::migrate(&mut conn, clock(), upgrade)?;
                 let shared = Arc::new(Mutex::new(conn));
-                (Arc::clone(&shared), shared, None)
+                (Arc::clone(&shared), shared, None, None)
             }
         };
 
@@ -249,6 +259,7 @@ impl SqliteStore {
                 read_conn,
                 commits,
                 checkpointer,
+                watch,
             }),
         })
     }
@@ -284,6 +295,15 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || f(&lock(&conn)).map_err(store_error))
             .await
             .map_err(StoreError::Read)?
+    }
+
+    /// Test hook: whether the watch found the files removed or replaced.
+    #[cfg(test)]
+    pub(super) fn files_lost(&self) -> bool {
+        self.inner
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.lost().is_some())
     }
 
     /// Test hook: holds the writer's connection so requests pile up.
@@ -752,6 +772,9 @@ impl Store for SqliteStore {
         meta: DeliveryMeta,
         messages: Vec<NewMessage>,
     ) -> Result<Accepted, StoreError> {
+        if let Some(lost) = self.inner.watch.as_ref().and_then(FileWatch::lost) {
+            return Err(lost);
+        }
         match self.write(Op::Accept { meta, messages }, false).await? {
             Outcome::Accepted(a) => Ok(a),
             _ => Err(unexpected()),
@@ -857,6 +880,9 @@ impl Store for SqliteStore {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(watch) = &self.inner.watch {
+            watch.check_now()?;
+        }
         self.write(Op::Touch, false).await.map(|_| ())
     }
 }
