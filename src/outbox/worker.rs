@@ -1,8 +1,9 @@
 //! Delivery workers: one task per lane (sink + channel), each a strict FIFO
 //! over the store. A worker paces to its sink's limits, honours rate-limit
-//! answers, retries transient failures with jittered exponential backoff,
-//! and gives up (`dead`) on permanent errors or messages older than
-//! `max_age`. One lane waiting never holds up another.
+//! answers (waiting at least a second after any), retries transient
+//! failures with jittered exponential backoff, makes at most one failed
+//! attempt a second, and gives up (`dead`) on permanent errors or messages
+//! older than `max_age`. One lane waiting never holds up another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,6 +35,16 @@ const RECORD_RETRY_MAX: Duration = Duration::from_secs(10);
 const MAX_SCHEDULED_WAIT: Duration = crate::sinks::MAX_PLATFORM_WAIT;
 /// How `last_error` starts for a rate-limited row (its wait may be long).
 const RATE_LIMITED: &str = "rate limited";
+/// The least wait after a 429, whatever it says: `Retry-After: 0` (or a
+/// Discord `retry_after` of 0) would have a lane retry at once, hundreds of
+/// times a second.
+const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+/// The least time between an attempt that did not succeed (a 429, an
+/// error, a permanent refusal) and the lane's next attempt: at most one
+/// failed request a second per lane, however its rows fail. Platforms
+/// ban clients that send many invalid requests (Discord: 10,000 in ten
+/// minutes); successful sends keep their own pace.
+const MIN_GAP_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// The sinks workers post through, by name; swapped on reload.
 pub type SinkMap = HashMap<String, Arc<Sink>>;
@@ -342,6 +353,9 @@ impl LaneWorker {
             .min_interval
             .unwrap_or_else(|| sink.min_interval());
         *next_send = Instant::now() + pace;
+        if !matches!(outcome, Outcome::Sent { .. }) {
+            *next_send = (*next_send).max(Instant::now() + MIN_GAP_AFTER_FAILURE);
+        }
         match outcome {
             Outcome::Sent { wait } => {
                 if let Some(w) = wait {
@@ -353,6 +367,7 @@ impl LaneWorker {
                 Verdict::Sent
             }
             Outcome::RateLimited { retry_after } => {
+                let retry_after = retry_after.max(MIN_RATE_LIMIT_WAIT);
                 *next_send = (*next_send).max(Instant::now() + retry_after);
                 metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
                     .increment(1);
