@@ -6,5 +6,6 @@ pub mod worker;
 
 pub use store::{
     Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, SqliteStore, Status, Store, StoreError,
+    Verdict,
 };
 pub use worker::{Outbox, SinkMap};

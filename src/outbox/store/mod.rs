@@ -5,7 +5,8 @@
 //! [`SqliteStore`]: one writer thread doing group commit, reads off the
 //! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
 //! off the commit path), `watch` (notices the files removed or replaced
-//! under the running service), `tests`.
+//! under the running service), `journal` (send outcomes the store could not
+//! record, applied at the next start), `tests`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 mod checkpoint;
+mod journal;
 mod schema;
 mod sqlite;
 #[cfg(test)]
@@ -55,6 +57,20 @@ pub enum Accepted {
     Stored(Vec<RowId>),
     /// The (source, delivery id) pair was seen within the dedup window.
     Duplicate,
+}
+
+/// What became of a send, for the store to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Sent,
+    /// Try again at `at` (Unix milliseconds).
+    Retry {
+        at: i64,
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,6 +186,10 @@ pub enum StoreError {
         path.display()
     )]
     Lost { path: PathBuf, what: &'static str },
+    #[error("this store keeps no outcome journal")]
+    NoJournal,
+    #[error("cannot write the outcome journal")]
+    Journal(#[source] std::io::Error),
     #[error("no outbox row with id {0}")]
     NoRow(RowId),
     #[error("store writer gave an unexpected answer")]
@@ -239,4 +259,24 @@ pub trait Store: Send + Sync + 'static {
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// Ok when a write would succeed now.
     async fn check_writable(&self) -> Result<(), StoreError>;
+    /// Records `verdict` for row `id` (one of the `mark_*`).
+    async fn record(&self, id: RowId, verdict: &Verdict) -> Result<(), StoreError> {
+        match verdict {
+            Verdict::Sent => self.mark_sent(id).await,
+            Verdict::Retry { at, error } => self.mark_retry(id, *at, error).await,
+            Verdict::Dead { error } => self.mark_dead(id, error).await,
+        }
+    }
+    /// Keeps `verdict` for row `id` where the service's next start applies
+    /// it before anything is sent: for an outcome the store cannot record
+    /// now (see `journal`). A store without a journal says
+    /// [`StoreError::NoJournal`].
+    async fn hold_outcome(&self, _id: RowId, _verdict: &Verdict) -> Result<(), StoreError> {
+        Err(StoreError::NoJournal)
+    }
+    /// Forgets what [`Store::hold_outcome`] kept for row `id`, now that the
+    /// store has recorded its outcome.
+    async fn release_outcome(&self, _id: RowId) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -26,9 +26,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{Checkpointer, Thresholds};
+use super::journal::Journal;
 use super::schema;
 use super::watch::{self, FileWatch};
-use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
+use super::{
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError, Verdict,
+};
 
 /// Most requests committed in one transaction.
 pub(super) const MAX_BATCH: usize = 512;
@@ -99,6 +102,8 @@ struct Inner {
     /// Notices the files of a file store removed or replaced; `None` in
     /// memory.
     watch: Option<FileWatch>,
+    /// The service's outcome journal; `None` in memory and for the tools.
+    journal: Option<Arc<Journal>>,
 }
 
 impl Drop for Inner {
@@ -197,7 +202,7 @@ impl SqliteStore {
         checkpoints: Thresholds,
         upgrade: bool,
     ) -> Result<SqliteStore, StoreError> {
-        let (write_conn, read_conn, checkpointer, watch) = match target {
+        let (write_conn, read_conn, checkpointer, watch, journal) = match target {
             Target::File(path) => {
                 let mut write = open_file(path, true)
                     .and_then(|mut conn| {
@@ -207,6 +212,13 @@ impl SqliteStore {
                         Ok(conn)
                     })
                     .map_err(|e| open_context(path, e))?;
+                // The service's outcome journal: applied before anything
+                // is sent. The tools leave it to the service.
+                let journal = if upgrade {
+                    Some(Arc::new(apply_journal(path, &mut write)?))
+                } else {
+                    None
+                };
                 let checkpointer = Checkpointer::start(path, &mut write, checkpoints)
                     .map_err(|e| open_context(path, e))?;
                 let read = open_file(path, false)
@@ -222,6 +234,7 @@ impl SqliteStore {
                     Arc::new(Mutex::new(read)),
                     Some(checkpointer),
                     Some(watch),
+                    journal,
                 )
             }
             Target::Memory => {
@@ -229,7 +242,7 @@ impl SqliteStore {
                 schema::configure_common(&conn)?;
                 schema::migrate(&mut conn, clock(), upgrade)?;
                 let shared = Arc::new(Mutex::new(conn));
-                (Arc::clone(&shared), shared, None, None)
+                (Arc::clone(&shared), shared, None, None, None)
             }
         };
 
@@ -260,6 +273,7 @@ impl SqliteStore {
                 commits,
                 checkpointer,
                 watch,
+                journal,
             }),
         })
     }
@@ -341,6 +355,46 @@ pub(super) fn open_file(path: &Path, create: bool) -> Result<Connection, StoreEr
     // final checkpoint) sync the database file before the WAL is reused.
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// Opens the outcome journal beside the store at `path` and applies what
+/// it holds (outcomes of sends the store could not record before the last
+/// stop) to rows still pending, in one transaction on `conn`; then empties
+/// it.
+fn apply_journal(path: &Path, conn: &mut Connection) -> Result<Journal, StoreError> {
+    let (journal, held) = Journal::open(path).map_err(StoreError::Journal)?;
+    if held.is_empty() {
+        return Ok(journal);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut applied = 0;
+    for (id, verdict) in &held {
+        applied += match verdict {
+            Verdict::Sent => tx.execute(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1
+                 WHERE id = ?1 AND status = 'pending'",
+                [id],
+            )?,
+            Verdict::Retry { at, error } => tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, at, error],
+            )?,
+            Verdict::Dead { error } => tx.execute(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, error],
+            )?,
+        };
+    }
+    tx.commit()?;
+    journal.clear().map_err(StoreError::Journal)?;
+    tracing::info!(
+        held = held.len(),
+        applied,
+        "applied the send outcomes kept in the outcome journal while the store could not record them"
+    );
+    Ok(journal)
 }
 
 /// Names the file and says what usually went wrong.
@@ -877,6 +931,25 @@ impl Store for SqliteStore {
             .collect()
         })
         .await
+    }
+
+    async fn hold_outcome(&self, id: RowId, verdict: &Verdict) -> Result<(), StoreError> {
+        let journal = self.inner.journal.clone().ok_or(StoreError::NoJournal)?;
+        let verdict = verdict.clone();
+        tokio::task::spawn_blocking(move || journal.hold(id, &verdict))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(StoreError::Journal)
+    }
+
+    async fn release_outcome(&self, id: RowId) -> Result<(), StoreError> {
+        let Some(journal) = self.inner.journal.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || journal.release(id))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(StoreError::Journal)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
