@@ -170,11 +170,11 @@ enum ReadError {
 }
 
 /// Reads the body chunk by chunk as it arrives into one buffer, taking
-/// budget for the buffer's capacity before it grows. The buffer at most
-/// doubles at a time (and never past the declared length, plus one byte to
-/// tell a body longer than it said), so what a request holds stays within
-/// twice what it has sent; a body that comes in one chunk is one
-/// allocation. A body longer than it declared is still cut off at `limit`.
+/// budget for the buffer's capacity before it grows. The buffer grows to
+/// twice what it holds, and never past the declared length (plus one byte
+/// to tell a body longer than it said), so what a request holds stays
+/// within twice what it has sent; a body with a `Content-Length` that comes
+/// in one or two chunks is one allocation. A body longer than it declared is still cut off at `limit`.
 async fn read_body<'a>(
     body: Body,
     declared: Option<u64>,
@@ -208,8 +208,20 @@ async fn read_body<'a>(
         if len > limit {
             return Err(ReadError::TooLarge);
         }
+        if len > budget.share() {
+            return Err(ReadError::OverShare);
+        }
         if len > buf.capacity() {
-            let capacity = len.max(buf.capacity().saturating_mul(2).min(most));
+            // double what it holds (at least twice this chunk, so a body
+            // of two chunks is usually one allocation), never past `most`
+            // nor the request's share
+            let capacity = len.max(
+                buf.capacity()
+                    .max(len)
+                    .saturating_mul(2)
+                    .min(most)
+                    .min(budget.share()),
+            );
             reserved.grow_to(capacity)?;
             buf.reserve_exact(capacity - buf.len());
         }

@@ -561,3 +561,43 @@ async fn bodies_too_costly_to_parse_are_refused_413() {
     let a = svc.post("github", &h, body).await;
     assert_eq!(a.status, 202, "{}", a.body);
 }
+
+/// A body of most of its share, sent in small chunks, is read whole: the
+/// buffer's growth stops at the share instead of overshooting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_just_under_its_share_is_read_whole() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory().unwrap());
+    // a 1 MiB budget: 128 KiB a request
+    let served = Served::start(ROUTED, store, |s| s.with_body_budget(1 << 20)).await;
+    // past 126 KiB, where a buffer doubling from 63 KiB would overshoot
+    let (h, body) = padded_issue(64_800, "0", "just-under");
+    assert!(
+        body.len() > 126 << 10 && body.len() < 128 << 10,
+        "{}",
+        body.len()
+    );
+    // chunked, 1 KiB at a time
+    let mut s = TcpStream::connect(&served.addr).await.unwrap();
+    let mut head = String::from("POST /hooks/github HTTP/1.1\r\nHost: x\r\n");
+    for (k, v) in h {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(1024) {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        s.write_all(chunk).await.unwrap();
+        s.write_all(b"\r\n").await.unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    served.stop().await;
+}
