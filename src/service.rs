@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use poem::Server;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -19,7 +18,7 @@ use crate::config::Config;
 use crate::outbox::store::postgres;
 use crate::outbox::{Outbox, PgStore, SinkMap, SqliteStore, Store};
 use crate::pipeline::{LoadError, Pipeline};
-use crate::server::{AppState, app};
+use crate::server::{AppState, Limits, app};
 use crate::sinks::Sink;
 
 /// How long in-flight requests get to finish on shutdown.
@@ -168,6 +167,25 @@ fn lock_store(path: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
 }
 
+/// The connection limits for this process: the open-file limit raised to
+/// its hard limit where allowed, and the connection cap derived from it.
+fn connection_limits() -> Limits {
+    match crate::server::raise_open_file_limit() {
+        Some(nofile) => {
+            let limits = Limits::for_open_files(nofile);
+            if limits.max_connections < crate::server::MAX_CONNECTIONS {
+                tracing::info!(
+                    open_files = nofile,
+                    max_connections = limits.max_connections,
+                    "the open-file limit caps connections; raise LimitNOFILE for more"
+                );
+            }
+            limits
+        }
+        None => Limits::default(),
+    }
+}
+
 /// Starts the service for `pipeline` (loaded from `config_path`).
 pub async fn start(
     config_path: PathBuf,
@@ -175,40 +193,41 @@ pub async fn start(
     opts: ServeOptions,
 ) -> anyhow::Result<Running> {
     let config = &pipeline.config;
+    let share = crate::server::BODY_BUDGET_BYTES / crate::server::BODY_SHARE_DIVISOR;
+    if config.server.max_body_bytes > share {
+        tracing::warn!(
+            max_body_bytes = config.server.max_body_bytes,
+            "a body may hold at most {share} bytes in memory: longer ones are answered 413"
+        );
+    }
     for name in &config.disabled_sinks {
         tracing::warn!(sink = %name, "sink disabled: its credentials expanded to nothing; routes to it are skipped");
     }
     // The port first, then the store: a service that cannot listen must
     // not have upgraded the store or started sending.
     let listen = opts.listen.unwrap_or(config.server.listen);
-    let acceptor = TcpListener::bind(listen)
-        .into_acceptor()
+    let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let store_lock = lock_store(&store_path(config, opts.store.as_deref()))?;
     let store = open_store(config, opts.store.as_deref(), true).await?;
     let sinks = build_sinks(config)?;
     let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .unwrap_or(listen);
+    let addr = listener.local_addr().unwrap_or(listen);
+    let limits = connection_limits();
 
     let state = Arc::new(AppState::new(pipeline, store, outbox, metrics_handle()));
     let (stop, mut stop_rx) = watch::channel(false);
-    let server = tokio::spawn(
-        Server::new_with_acceptor(acceptor)
-            .idle_timeout(Duration::from_secs(75))
-            .run_with_graceful_shutdown(
-                app(state.clone()),
-                async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
-                },
-                Some(DRAIN_TIMEOUT),
-            ),
-    );
-    tracing::info!(%addr, "hookbridge listening");
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        app(state.clone()),
+        limits,
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+        DRAIN_TIMEOUT,
+    ));
+    tracing::info!(%addr, max_connections = limits.max_connections, "hookbridge listening");
     Ok(Running {
         addr,
         config_path,

@@ -7,6 +7,6 @@ pub mod worker;
 
 pub use store::{
     Accepted, DeliveryMeta, Lane, NewMessage, PgStore, Row, RowId, SqliteStore, Status, Store,
-    StoreError,
+    StoreError, Verdict,
 };
 pub use worker::{Outbox, SinkMap};

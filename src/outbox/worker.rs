@@ -1,8 +1,9 @@
 //! Delivery workers: one task per lane (sink + channel), each a strict FIFO
 //! over the store. A worker paces to its sink's limits, honours rate-limit
-//! answers, retries transient failures with jittered exponential backoff,
-//! and gives up (`dead`) on permanent errors or messages older than
-//! `max_age`. One lane waiting never holds up another.
+//! answers (waiting at least a second after any), retries transient
+//! failures with jittered exponential backoff, makes at most one failed
+//! attempt a second, and gives up (`dead`) on permanent errors or messages
+//! older than `max_age`. One lane waiting never holds up another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,7 +13,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::store::{Lane, Row, RowId, Store, StoreError};
+use super::store::{Lane, Row, RowId, Store, StoreError, Verdict};
 use crate::config::DeliveryConfig;
 use crate::sinks::{Outcome, Sink};
 
@@ -28,12 +29,26 @@ const STORE_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// to [`RECORD_RETRY_MAX`]. The outcome is kept meanwhile, never re-sent.
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(200);
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(10);
+/// At shutdown, how long a worker keeps trying to record an outcome that
+/// is neither in the store nor in the outcome journal, before it stops
+/// anyway (and the message is sent again after the restart).
+const RECORD_AT_SHUTDOWN: Duration = Duration::from_secs(10);
 /// The longest wait this code ever schedules for a row: a platform's
 /// Retry-After, capped. A stored `next_attempt_at` further away than what
 /// could have been scheduled means the wall clock went back.
 const MAX_SCHEDULED_WAIT: Duration = crate::sinks::MAX_PLATFORM_WAIT;
 /// How `last_error` starts for a rate-limited row (its wait may be long).
 const RATE_LIMITED: &str = "rate limited";
+/// The least wait after a 429, whatever it says: `Retry-After: 0` (or a
+/// Discord `retry_after` of 0) would have a lane retry at once, hundreds of
+/// times a second.
+const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+/// The least time between an attempt that did not succeed (a 429, an
+/// error, a permanent refusal) and the lane's next attempt: at most one
+/// failed request a second per lane, however its rows fail. Platforms
+/// ban clients that send many invalid requests (Discord: 10,000 in ten
+/// minutes); successful sends keep their own pace.
+const MIN_GAP_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// The sinks workers post through, by name; swapped on reload.
 pub type SinkMap = HashMap<String, Arc<Sink>>;
@@ -91,7 +106,7 @@ impl Outbox {
                 loop {
                     match scanner.store.pending_lanes().await {
                         Ok(lanes) => lanes.iter().for_each(|l| scanner.wake_if_idle(l)),
-                        Err(e) => tracing::error!(error = %e, "cannot list pending lanes"),
+                        Err(e) => tracing::error!(error = %e.chain(), "cannot list pending lanes"),
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -204,13 +219,6 @@ impl Drop for LaneWorker {
     }
 }
 
-/// What a send decided about a row, kept until the store has recorded it.
-enum Verdict {
-    Sent,
-    Retry { at: i64, error: String },
-    Dead { why: String },
-}
-
 impl LaneWorker {
     /// Waits for `d`, a wake-up, or shutdown. True when stopping.
     async fn pause(&mut self, d: Duration) -> bool {
@@ -250,7 +258,7 @@ impl LaneWorker {
                     continue;
                 }
                 Err(e) => {
-                    tracing::error!(sink = %self.lane.sink, error = %e, "store read failed");
+                    tracing::error!(sink = %self.lane.sink, error = %e.chain(), "store read failed");
                     if self.hold(STORE_ERROR_PAUSE).await {
                         return;
                     }
@@ -265,7 +273,7 @@ impl LaneWorker {
                     humantime::format_duration(delivery.max_age),
                     row.last_error.as_deref().unwrap_or("none")
                 );
-                if self.record(&row, Verdict::Dead { why }).await {
+                if self.record(&row, Verdict::Dead { error: why }).await {
                     return;
                 }
                 continue;
@@ -366,6 +374,9 @@ impl LaneWorker {
             .min_interval
             .unwrap_or_else(|| sink.min_interval());
         *next_send = Instant::now() + pace;
+        if !matches!(outcome, Outcome::Sent { .. }) {
+            *next_send = (*next_send).max(Instant::now() + MIN_GAP_AFTER_FAILURE);
+        }
         match outcome {
             Outcome::Sent { wait } => {
                 if let Some(w) = wait {
@@ -377,6 +388,7 @@ impl LaneWorker {
                 Verdict::Sent
             }
             Outcome::RateLimited { retry_after } => {
+                let retry_after = retry_after.max(MIN_RATE_LIMIT_WAIT);
                 *next_send = (*next_send).max(Instant::now() + retry_after);
                 metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
                     .increment(1);
@@ -394,7 +406,7 @@ impl LaneWorker {
                 tracing::warn!(id = row.id, sink = %self.lane.sink, attempts = row.attempts + 1, retry_in = %humantime::format_duration(delay), error = %error, "send failed; will retry");
                 self.schedule(row.id, delay, error)
             }
-            Outcome::Permanent { error } => Verdict::Dead { why: error },
+            Outcome::Permanent { error } => Verdict::Dead { error },
         }
     }
 
@@ -407,34 +419,69 @@ impl LaneWorker {
 
     /// Records `verdict` for `row`, trying again (with growing pauses) for
     /// as long as the store refuses: the row is never posted again while its
-    /// outcome is known but not stored. True when stopping; a row left
-    /// unrecorded then stays pending and is sent again after the restart
-    /// (as after a lost answer).
+    /// outcome is known but not stored. The first refusal also puts the
+    /// outcome in the store's outcome journal, which the next start applies
+    /// before sending anything, so a stop meanwhile posts nothing twice.
+    /// At shutdown an outcome in neither place is tried for
+    /// [`RECORD_AT_SHUTDOWN`] more. True when stopping.
     async fn record(&mut self, row: &Row, verdict: Verdict) -> bool {
-        if let Verdict::Dead { why } = &verdict {
+        if let Verdict::Dead { error } = &verdict {
             metrics::counter!("hookbridge_messages_dead_total", "sink" => self.lane.sink.clone())
                 .increment(1);
-            tracing::error!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, error = %why, "message is dead; `hookbridge replay {}` queues it again", row.id);
+            tracing::error!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, error = %error, "message is dead; `hookbridge replay {}` queues it again", row.id);
         }
         let store = self.outbox.store.clone();
         let mut pause = RECORD_RETRY_FIRST;
+        let mut journaled = false;
+        let mut stopping: Option<Instant> = None;
         loop {
-            let result = match &verdict {
-                Verdict::Sent => store.mark_sent(row.id).await,
-                Verdict::Retry { at, error } => store.mark_retry(row.id, *at, error).await,
-                Verdict::Dead { why } => store.mark_dead(row.id, why).await,
-            };
-            let Err(e) = result else {
-                return false;
+            let Err(e) = store.record(row.id, &verdict).await else {
+                if journaled && let Err(e) = store.release_outcome(row.id).await {
+                    // applied again at the next start: only to a pending row
+                    tracing::warn!(id = row.id, error = %e.chain(), "cannot clear the outcome journal's slot");
+                }
+                return stopping.is_some() || *self.stop.borrow();
             };
             if let StoreError::LeaseLost(why) = &e {
                 tracing::warn!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, %why, "outcome not recorded: another replica sends this lane now");
-                return false;
+                return stopping.is_some() || *self.stop.borrow();
             }
-            tracing::error!(id = row.id, error = %e, retry_in = %humantime::format_duration(pause),
+            if !journaled {
+                match store.hold_outcome(row.id, &verdict).await {
+                    Ok(()) => {
+                        journaled = true;
+                        tracing::warn!(
+                            id = row.id,
+                            "the send's outcome is kept in the outcome journal until the store takes it; a restart applies it first"
+                        );
+                    }
+                    Err(je) => {
+                        tracing::error!(id = row.id, error = %je.chain(), "cannot keep the send's outcome in the outcome journal either");
+                    }
+                }
+            }
+            tracing::error!(id = row.id, error = %e.chain(), retry_in = %humantime::format_duration(pause),
                 "cannot record the send's outcome; the message is not sent again meanwhile");
-            if self.hold(pause).await {
-                return true;
+            if stopping.is_none() && *self.stop.borrow() {
+                stopping = Some(Instant::now());
+            }
+            match stopping {
+                // safe in the journal: stop now
+                Some(_) if journaled => return true,
+                Some(since) if since.elapsed() >= RECORD_AT_SHUTDOWN => {
+                    tracing::error!(id = row.id, sink = %self.lane.sink,
+                        "stopping without the send's outcome recorded: the message is sent again after the restart");
+                    return true;
+                }
+                Some(since) => {
+                    let left = RECORD_AT_SHUTDOWN.saturating_sub(since.elapsed());
+                    tokio::time::sleep(pause.min(left)).await;
+                }
+                None => {
+                    if self.hold(pause).await {
+                        stopping = Some(Instant::now());
+                    }
+                }
             }
             pause = (pause * 2).min(RECORD_RETRY_MAX);
         }

@@ -58,6 +58,9 @@ pub enum Rejection {
     UnsupportedMediaType(String),
     /// 400: the body is not a payload this source sends.
     BadRequest(String),
+    /// 413: the body's JSON has more values, or deeper nesting, than any
+    /// payload a sender sends ([`MAX_JSON_VALUES`], [`MAX_JSON_DEPTH`]).
+    TooComplex(String),
 }
 
 impl Rejection {
@@ -67,6 +70,7 @@ impl Rejection {
             Rejection::Unauthorized(_) => "signature",
             Rejection::UnsupportedMediaType(_) => "content_type",
             Rejection::BadRequest(_) => "payload",
+            Rejection::TooComplex(_) => "too_complex",
         }
     }
 
@@ -74,7 +78,8 @@ impl Rejection {
         match self {
             Rejection::Unauthorized(m)
             | Rejection::UnsupportedMediaType(m)
-            | Rejection::BadRequest(m) => m,
+            | Rejection::BadRequest(m)
+            | Rejection::TooComplex(m) => m,
         }
     }
 }
@@ -197,12 +202,71 @@ fn decode_body(delivery: &Delivery<'_>, form_ok: bool) -> Result<Value, Rejectio
             )));
         }
     };
+    check_shape(&text)?;
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| Rejection::BadRequest(format!("body is not valid JSON: {e}")))?;
     if !value.is_object() {
         return Err(Rejection::BadRequest("body is not a JSON object".into()));
     }
     Ok(value)
+}
+
+/// The most JSON values a body may have, counted as the containers it opens
+/// and the commas between values. Parsed, a value costs about 70 bytes (a
+/// `[],` costs three of the body's), so this bounds one parse to about
+/// 70 MB; a GitHub push of 2,048 commits, the most it sends, has about
+/// 300,000 even with a hundred files a commit.
+pub const MAX_JSON_VALUES: usize = 1_000_000;
+
+/// The deepest nesting of arrays and objects a body may have; payloads nest
+/// about ten deep.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Refuses a JSON text with more than [`MAX_JSON_VALUES`] values or
+/// nesting deeper than [`MAX_JSON_DEPTH`], before it is parsed: a 25 MiB
+/// body of `[],[],…` would cost some 600 MB as parsed values. A text
+/// shorter than [`MAX_JSON_VALUES`] bytes cannot have more values (each
+/// counted byte is one), so only longer ones are scanned: the usual
+/// payload costs nothing, a 25 MiB one a few milliseconds. Too deep a
+/// short text is refused by the parser's own recursion limit (128).
+fn check_shape(text: &str) -> Result<(), Rejection> {
+    if text.len() < MAX_JSON_VALUES {
+        return Ok(());
+    }
+    let (mut values, mut depth) = (1usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                values += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(Rejection::TooComplex(format!(
+                        "body nests JSON deeper than {MAX_JSON_DEPTH} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => values += 1,
+            _ => {}
+        }
+        if values > MAX_JSON_VALUES {
+            return Err(Rejection::TooComplex(format!(
+                "body has more than {MAX_JSON_VALUES} JSON values"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A JSON body as text. JSON is UTF-8 (RFC 8259): checked once over the
@@ -281,3 +345,42 @@ fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    /// `{"a":[` + `n` copies of `item` joined by commas + `]}`.
+    fn array_of(item: &str, n: usize) -> String {
+        let mut s = String::from("{\"a\":[");
+        for i in 0..n {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(item);
+        }
+        s.push_str("]}");
+        s
+    }
+
+    #[test]
+    fn values_past_the_limit_are_refused_before_parsing() {
+        let many = array_of("[]", MAX_JSON_VALUES / 2 + 1);
+        assert!(matches!(check_shape(&many), Err(Rejection::TooComplex(_))));
+        // strings are not counted, whatever they hold
+        let long = array_of("\"[,{\\\"\"", MAX_JSON_VALUES / 4);
+        assert!(check_shape(&long).is_ok(), "{}", &long[..40]);
+        // a payload of fewer values passes, however long
+        let few = array_of(&format!("\"{}\"", "x".repeat(1000)), 2000);
+        assert!(check_shape(&few).is_ok());
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_refused() {
+        let pad = " ".repeat(MAX_JSON_VALUES);
+        let deep = format!("{}{pad}{}", "[".repeat(65), "]".repeat(65));
+        assert!(matches!(check_shape(&deep), Err(Rejection::TooComplex(_))));
+        let fine = format!("{}{pad}{}", "[".repeat(64), "]".repeat(64));
+        assert!(check_shape(&fine).is_ok());
+    }
+}

@@ -405,3 +405,12 @@ impl Served {
         self.outbox.shutdown().await;
     }
 }
+
+/// The error a store returns when SQLite finds the disk full.
+pub fn disk_full() -> hookbridge::outbox::StoreError {
+    use rusqlite::ffi;
+    hookbridge::outbox::StoreError::from(rusqlite::Error::SqliteFailure(
+        ffi::Error::new(ffi::SQLITE_FULL),
+        Some("database or disk is full".into()),
+    ))
+}

@@ -591,3 +591,66 @@ async fn sigterm_lets_the_send_in_hand_finish() {
     let sent = store.list(Some(Status::Sent), 10).await.unwrap();
     assert_eq!(sent.len(), 2, "{:?}", store.list(None, 10).await.unwrap());
 }
+
+/// `Retry-After: 0` (Discord: `retry_after: 0` too) four times, then
+/// success: each lane waits at least a second after each 429 instead of
+/// retrying at once, and the message goes out on the fifth attempt. A
+/// channel whose rows are all refused for good is tried at most once a
+/// second as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_saying_zero_is_retried_at_most_once_a_second() {
+    let standin = StandIn::start().await;
+    let zero = Behaviour::Status429 {
+        retry_after_secs: 0,
+    };
+    for platform in [Platform::Slack, Platform::Discord] {
+        standin.script(platform, vec![zero.clone(); 4]);
+    }
+    let svc = Service::start(&config(&standin, "min_interval = \"0s\"")).await;
+    let (h, body) = numbered_issue(SECRET, 1);
+    assert_eq!(svc.post("github", &h, body).await.status, 202);
+    let got = standin.wait_for(10).await;
+    for platform in [Platform::Slack, Platform::Discord] {
+        let times: Vec<_> = got
+            .iter()
+            .filter(|r| r.platform == Some(platform))
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(times.len(), 5, "{platform:?}: {} attempts", times.len());
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= std::time::Duration::from_millis(950),
+                "{platform:?}: attempts {gap:?} apart"
+            );
+        }
+    }
+    rows_eventually(&svc, Status::Sent, 2, 5, "both messages sent").await;
+
+    // three rows Slack refuses for good: dead, one a second
+    standin.script(
+        Platform::Slack,
+        vec![Behaviour::SlackError("channel_not_found"); 3],
+    );
+    for n in 2..=4 {
+        let (h, body) = numbered_issue(SECRET, n);
+        assert_eq!(svc.post("github", &h, body).await.status, 202);
+    }
+    let got = standin.wait_for(16).await;
+    let refused: Vec<_> = got
+        .iter()
+        .filter(|r| r.platform == Some(Platform::Slack))
+        .skip(5)
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(refused.len(), 3);
+    for pair in refused.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= std::time::Duration::from_millis(950),
+            "refused rows tried {gap:?} apart"
+        );
+    }
+    rows_eventually(&svc, Status::Dead, 3, 5, "the refused rows dead").await;
+    svc.stop().await;
+}

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod delivery;
+mod hardening;
 mod ops;
 mod outcomes;
 mod pgserver;

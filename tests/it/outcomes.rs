@@ -1,6 +1,7 @@
 //! A lane worker and a store that refuses to record: a message the platform
-//! took is not posted again while its outcome waits to be stored, and a
-//! worker holding its head for a long wait still sees a replayed row.
+//! took is not posted again while its outcome waits to be stored, nor after
+//! a stop meanwhile (the outcome journal), and a worker holding its head
+//! for a long wait still sees a replayed row.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use hookbridge::outbox::store::SqliteStore;
 use hookbridge::outbox::{
     Accepted, DeliveryMeta, Lane, NewMessage, Outbox, Row, RowId, Status, Store, StoreError,
+    Verdict,
 };
 use hookbridge::pipeline::Pipeline;
 use hookbridge::service::build_sinks;
@@ -31,7 +33,7 @@ struct RefusingStore {
 impl RefusingStore {
     fn refuse(&self, calls: &AtomicUsize) -> Result<(), StoreError> {
         if calls.fetch_add(1, Ordering::SeqCst) < self.failures {
-            Err(StoreError::Other("database or disk is full".into()))
+            Err(disk_full())
         } else {
             Ok(())
         }
@@ -77,6 +79,12 @@ impl Store for RefusingStore {
     }
     async fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.check_writable().await
+    }
+    async fn hold_outcome(&self, id: RowId, verdict: &Verdict) -> Result<(), StoreError> {
+        self.inner.hold_outcome(id, verdict).await
+    }
+    async fn release_outcome(&self, id: RowId) -> Result<(), StoreError> {
+        self.inner.release_outcome(id).await
     }
 }
 
@@ -245,4 +253,98 @@ async fn a_wall_clock_stepped_back_does_not_hold_new_messages() {
     .await;
     assert_eq!(standin.received().len(), 1);
     outbox.shutdown().await;
+}
+
+/// The store refuses every outcome; the service stops (SIGTERM) with the
+/// "sent" in memory. The outcome journal keeps it: the next start applies
+/// it before any worker runs, and the message is not posted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_the_store_refused_is_not_lost_to_a_stop() {
+    let standin = StandIn::start().await;
+    let (s, ids) = setup(&standin, usize::MAX, &["only once"]).await;
+    let outbox = s.start().await;
+    standin.wait_for(1).await;
+    eventually(10, "the outcome refused", || async {
+        s.store.sent_calls.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let stopping = std::time::Instant::now();
+    outbox.shutdown().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "a journaled outcome does not hold the stop: {:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(status_of(&s.store, ids[0]).await, Some(Status::Pending));
+    drop(outbox);
+    let Setup {
+        store,
+        pipeline,
+        db,
+        _dir,
+    } = s;
+    drop(store);
+    // the restart
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let rows = store.list(None, 10).await.unwrap();
+    assert_eq!(rows[0].status, Status::Sent, "{rows:?}");
+    let outbox = Outbox::start(
+        store.clone(),
+        build_sinks(&pipeline.config).unwrap(),
+        pipeline.config.delivery.clone(),
+    )
+    .await;
+    let received = standin.received();
+    assert_eq!(received.len(), 1, "posted again: {received:?}");
+    outbox.shutdown().await;
+}
+
+/// The real binary: the message's send ends while another process holds
+/// the store's write lock (the store cannot record anything, as on a full
+/// disk), then SIGTERM. After the restart the message is not posted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_store_cannot_record_posts_nothing_twice() {
+    let standin = StandIn::start().await;
+    // the send takes 2 s: time to take the lock while it is in flight
+    standin.script(Platform::Slack, [Behaviour::Slow(Duration::from_secs(2))]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hb.db");
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n[delivery]\nmin_interval = \"0s\"\n\
+             [sources.github]\nkind = \"github\"\nsecret = \"k\"\n\
+             [sinks.chat]\nkind = \"slack\"\nwebhook_url = \"{}\"\n\
+             [[routes]]\nto = [\"chat\"]\n",
+            db.display(),
+            standin.slack_webhook_url("T0K3N")
+        ),
+    )
+    .unwrap();
+    let mut svc = Proc::serve(&config, &[], &[]);
+    let (h, body) = numbered_issue("k", 1);
+    assert_eq!(svc.post("github", &h, body).await.status, 202);
+    standin.wait_for(1).await;
+    let lock = rusqlite::Connection::open(&db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    eventually(20, "the outcome kept in the journal", || async {
+        svc.stderr().contains("kept in the outcome journal")
+    })
+    .await;
+    svc.signal("TERM");
+    assert!(svc.wait_exit(20).success(), "{}", svc.stderr());
+    drop(lock);
+
+    let svc = Proc::serve(&config, &[], &[]);
+    eventually(5, "the journal applied at start", || async {
+        svc.stderr().contains("applied the send outcomes")
+    })
+    .await;
+    // the lanes are scanned every 2 s: watch for 3 s that nothing is posted
+    for _ in 0..150 {
+        let received = standin.received();
+        assert_eq!(received.len(), 1, "posted again: {received:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -325,7 +325,19 @@ async fn a_row_accepted_on_one_replica_wakes_the_lanes_owner_at_once() {
     let url = pg.database().await;
     let owner = open(&url, Some(STEADY)).await;
     let other = open(&url, Some(STEADY)).await;
-    let l = lane("slack", "#owned");
+    // Replica ids are random: pick a lane each replica prefers, so that
+    // the owner holds `l` and not `elsewhere`.
+    let live = [
+        owner.lane_leases().unwrap().replica().to_string(),
+        other.lane_leases().unwrap().replica().to_string(),
+    ];
+    let preferred_by = |who: usize| {
+        (0..)
+            .map(|i| lane("slack", &format!("#lane-{i}")))
+            .find(|l| hookbridge::outbox::lease::preferred(l, &live) == Some(live[who].as_str()))
+            .unwrap()
+    };
+    let (l, elsewhere) = (preferred_by(0), preferred_by(1));
     owner
         .accept(meta("github", "w-0"), msgs(&[&l], "first"))
         .await
@@ -341,10 +353,7 @@ async fn a_row_accepted_on_one_replica_wakes_the_lanes_owner_at_once() {
     }));
     let sent = Instant::now();
     other
-        .accept(
-            meta("github", "w-1"),
-            msgs(&[&l, &lane("slack", "#elsewhere")], "second"),
-        )
+        .accept(meta("github", "w-1"), msgs(&[&l, &elsewhere], "second"))
         .await
         .unwrap();
     let woken = tokio::time::timeout(Duration::from_secs(5), rx.recv())
@@ -908,7 +917,10 @@ async fn two_replicas_every_message_once_in_order_and_redeliveries_queue_nothing
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
-    assert!(shown.contains("store: postgres://hb:***@127.0.0.1:"), "{shown}");
+    assert!(
+        shown.contains("store: postgres://hb:***@127.0.0.1:"),
+        "{shown}"
+    );
     assert!(!shown.contains(PASSWORD), "{shown}");
 }
 

@@ -163,8 +163,9 @@ impl Checkpointer {
             std::thread::Builder::new()
                 .name("outbox-store-ckpt".into())
                 .spawn(move || run(&conn, &signal, limits.min_interval))
-                .map_err(|e| {
-                    StoreError::Other(format!("cannot start the store checkpoint thread: {e}"))
+                .map_err(|source| StoreError::Thread {
+                    name: "checkpoint",
+                    source,
                 })?
         };
         // From here on, dropping it stops the thread.

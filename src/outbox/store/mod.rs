@@ -5,17 +5,24 @@
 //! Layout: `schema` (versioned DDL and migrations), `sqlite` (the
 //! [`SqliteStore`]: one writer thread doing group commit, reads off the
 //! async runtime), `checkpoint` (WAL checkpoints on a thread of their own,
-//! off the commit path), `tests`; `postgres` (the [`PgStore`], its own
-//! schema and migrations, for replicas sharing one database).
+//! off the commit path), `watch` (notices the files removed or replaced
+//! under the running service), `journal` (send outcomes the store could not
+//! record, applied at the next start), `tests`; `postgres` (the [`PgStore`],
+//! its own schema and migrations, for replicas sharing one database).
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 mod checkpoint;
+mod journal;
 pub mod postgres;
 mod schema;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -54,6 +61,20 @@ pub enum Accepted {
     Stored(Vec<RowId>),
     /// The (source, delivery id) pair was seen within the dedup window.
     Duplicate,
+}
+
+/// What became of a send, for the store to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Sent,
+    /// Try again at `at` (Unix milliseconds).
+    Retry {
+        at: i64,
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,16 +122,32 @@ pub struct Row {
     pub queued_at: i64,
 }
 
+/// What went wrong in the store. Variants that wrap a cause keep it as
+/// their `source` and do not repeat it in their own text, so an error chain
+/// printer (`{:#}`, [`StoreError::chain`]) says each part once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Says SQLite's message itself, so it names no source: an error chain
-    /// printer (`{:#}`) would say it twice.
+    /// A statement failed. Says SQLite's message itself, so it names no
+    /// source: an error chain printer would say it twice.
     #[error("store: {0}")]
     Sqlite(rusqlite::Error),
     #[error("store is closed")]
     Closed,
     #[error("store is busy: {0}")]
     Busy(String),
+    /// The file could not be opened or set up; `hint` says what usually
+    /// causes it.
+    #[error("cannot open store {}{hint}", path.display())]
+    Open {
+        path: PathBuf,
+        hint: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("could not switch the store to WAL mode (journal_mode is {mode:?})")]
+    NotWal { mode: String },
+    #[error("store schema version {found} is invalid; is this a hookbridge store?")]
+    InvalidVersion { found: i64 },
     #[error(
         "store schema version {found} is newer than this binary knows ({known}); upgrade hookbridge"
     )]
@@ -120,12 +157,76 @@ pub enum StoreError {
          stop the running service and start this version's `hookbridge serve` once to upgrade the file"
     )]
     SchemaTooOld { found: i64, known: i64 },
+    /// PostgreSQL said no; the text says what was being done and why.
     #[error("store: {0}")]
-    Other(String),
+    Database(String),
     /// Several replicas: this one no longer holds the row's lane (another
     /// replica sends it now), so it must not record an outcome there.
     #[error("store: lane lease lost: {0}")]
     LeaseLost(String),
+    #[error("store migration to version {version} failed")]
+    Migrate {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A write transaction failed as a whole (every write of its batch gets
+    /// this error, so the cause is shared).
+    #[error("store write failed: {what}")]
+    Write {
+        what: &'static str,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    /// SQLite rolled back the whole transaction of a batch (a full disk):
+    /// none of its writes stand.
+    #[error("store transaction rolled back")]
+    RolledBack(#[source] Arc<StoreError>),
+    #[error("store read failed")]
+    Read(#[source] tokio::task::JoinError),
+    #[error("cannot start the store's {name} thread")]
+    Thread {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A store file was removed or replaced while the service ran: what it
+    /// commits now would be lost at the next start.
+    #[error(
+        "the store file {} was {what} while hookbridge was running; restart hookbridge",
+        path.display()
+    )]
+    Lost { path: PathBuf, what: &'static str },
+    #[error("this store keeps no outcome journal")]
+    NoJournal,
+    #[error("cannot write the outcome journal")]
+    Journal(#[source] std::io::Error),
+    #[error("no outbox row with id {0}")]
+    NoRow(RowId),
+    #[error("store writer gave an unexpected answer")]
+    UnexpectedAnswer,
+}
+
+impl StoreError {
+    /// The error and each of its causes, `: `-separated: what a log line
+    /// shows (`%e` alone would show only the first).
+    pub fn chain(&self) -> impl std::fmt::Display + '_ {
+        Chain(self)
+    }
+}
+
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -169,6 +270,26 @@ pub trait Store: Send + Sync + 'static {
     async fn depth_by_sink(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// Ok when a write would succeed now.
     async fn check_writable(&self) -> Result<(), StoreError>;
+    /// Records `verdict` for row `id` (one of the `mark_*`).
+    async fn record(&self, id: RowId, verdict: &Verdict) -> Result<(), StoreError> {
+        match verdict {
+            Verdict::Sent => self.mark_sent(id).await,
+            Verdict::Retry { at, error } => self.mark_retry(id, *at, error).await,
+            Verdict::Dead { error } => self.mark_dead(id, error).await,
+        }
+    }
+    /// Keeps `verdict` for row `id` where the service's next start applies
+    /// it before anything is sent: for an outcome the store cannot record
+    /// now (see `journal`). A store without a journal says
+    /// [`StoreError::NoJournal`].
+    async fn hold_outcome(&self, _id: RowId, _verdict: &Verdict) -> Result<(), StoreError> {
+        Err(StoreError::NoJournal)
+    }
+    /// Forgets what [`Store::hold_outcome`] kept for row `id`, now that the
+    /// store has recorded its outcome.
+    async fn release_outcome(&self, _id: RowId) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Which lanes this process may send. One service per store (SQLite)
     /// holds every lane; replicas on PostgreSQL share them through leases.
     fn leases(&self) -> std::sync::Arc<dyn crate::outbox::lease::Leases> {

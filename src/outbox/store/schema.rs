@@ -90,9 +90,7 @@ pub(super) fn configure_wal(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "page_size", 4096)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Other(format!(
-            "could not switch the store to WAL mode (journal_mode is {mode:?})"
-        )));
+        return Err(StoreError::NotWal { mode });
     }
     // A WAL that grew past its usual size (a burst, an upgrade) is cut back
     // after the next rewind.
@@ -110,9 +108,7 @@ pub(super) fn check_version(conn: &Connection) -> Result<i64, StoreError> {
         });
     }
     if found < 0 {
-        return Err(StoreError::Other(format!(
-            "store schema version {found} is invalid; is this a hookbridge store?"
-        )));
+        return Err(StoreError::InvalidVersion { found });
     }
     Ok(found)
 }
@@ -142,9 +138,11 @@ pub(super) fn migrate(conn: &mut Connection, now_ms: i64, upgrade: bool) -> Resu
     }
     if found < SCHEMA_VERSION {
         for (version, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(step).map_err(|e| {
-                StoreError::Other(format!("store migration to version {}: {e}", version + 1))
-            })?;
+            tx.execute_batch(step)
+                .map_err(|source| StoreError::Migrate {
+                    version: version as i64 + 1,
+                    source,
+                })?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }

@@ -26,8 +26,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{Checkpointer, Thresholds};
+use super::journal::Journal;
 use super::schema;
-use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
+use super::watch::{self, FileWatch};
+use super::{
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError, Verdict,
+};
 
 /// Most requests committed in one transaction.
 pub(super) const MAX_BATCH: usize = 512;
@@ -95,6 +99,11 @@ struct Inner {
     commits: Arc<AtomicU64>,
     /// Checkpoints the WAL of a file store; `None` in memory.
     checkpointer: Option<Checkpointer>,
+    /// Notices the files of a file store removed or replaced; `None` in
+    /// memory.
+    watch: Option<FileWatch>,
+    /// The service's outcome journal; `None` in memory and for the tools.
+    journal: Option<Arc<Journal>>,
 }
 
 impl Drop for Inner {
@@ -193,7 +202,7 @@ impl SqliteStore {
         checkpoints: Thresholds,
         upgrade: bool,
     ) -> Result<SqliteStore, StoreError> {
-        let (write_conn, read_conn, checkpointer) = match target {
+        let (write_conn, read_conn, checkpointer, watch, journal) = match target {
             Target::File(path) => {
                 let mut write = open_file(path, true)
                     .and_then(|mut conn| {
@@ -203,6 +212,13 @@ impl SqliteStore {
                         Ok(conn)
                     })
                     .map_err(|e| open_context(path, e))?;
+                // The service's outcome journal: applied before anything
+                // is sent. The tools leave it to the service.
+                let journal = if upgrade {
+                    Some(Arc::new(apply_journal(path, &mut write)?))
+                } else {
+                    None
+                };
                 let checkpointer = Checkpointer::start(path, &mut write, checkpoints)
                     .map_err(|e| open_context(path, e))?;
                 let read = open_file(path, false)
@@ -211,15 +227,22 @@ impl SqliteStore {
                         Ok(conn)
                     })
                     .map_err(|e| open_context(path, e))?;
+                let watch = FileWatch::start(path, watch::CHECK_EVERY)?;
                 let write = Arc::new(Mutex::new(write));
-                (write, Arc::new(Mutex::new(read)), Some(checkpointer))
+                (
+                    write,
+                    Arc::new(Mutex::new(read)),
+                    Some(checkpointer),
+                    Some(watch),
+                    journal,
+                )
             }
             Target::Memory => {
                 let mut conn = Connection::open_in_memory()?;
                 schema::configure_common(&conn)?;
                 schema::migrate(&mut conn, clock(), upgrade)?;
                 let shared = Arc::new(Mutex::new(conn));
-                (Arc::clone(&shared), shared, None)
+                (Arc::clone(&shared), shared, None, None, None)
             }
         };
 
@@ -235,7 +258,10 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("outbox-store-writer".into())
             .spawn(move || writer.run())
-            .map_err(|e| StoreError::Other(format!("cannot start the store writer thread: {e}")))?;
+            .map_err(|source| StoreError::Thread {
+                name: "writer",
+                source,
+            })?;
 
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -246,6 +272,8 @@ impl SqliteStore {
                 read_conn,
                 commits,
                 checkpointer,
+                watch,
+                journal,
             }),
         })
     }
@@ -280,7 +308,16 @@ impl SqliteStore {
         let conn = Arc::clone(&self.inner.read_conn);
         tokio::task::spawn_blocking(move || f(&lock(&conn)).map_err(store_error))
             .await
-            .map_err(|e| StoreError::Other(format!("store read task failed: {e}")))?
+            .map_err(StoreError::Read)?
+    }
+
+    /// Test hook: whether the watch found the files removed or replaced.
+    #[cfg(test)]
+    pub(super) fn files_lost(&self) -> bool {
+        self.inner
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.lost().is_some())
     }
 
     /// Test hook: holds the writer's connection so requests pile up.
@@ -320,6 +357,46 @@ pub(super) fn open_file(path: &Path, create: bool) -> Result<Connection, StoreEr
     Ok(conn)
 }
 
+/// Opens the outcome journal beside the store at `path` and applies what
+/// it holds (outcomes of sends the store could not record before the last
+/// stop) to rows still pending, in one transaction on `conn`; then empties
+/// it.
+fn apply_journal(path: &Path, conn: &mut Connection) -> Result<Journal, StoreError> {
+    let (journal, held) = Journal::open(path).map_err(StoreError::Journal)?;
+    if held.is_empty() {
+        return Ok(journal);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut applied = 0;
+    for (id, verdict) in &held {
+        applied += match verdict {
+            Verdict::Sent => tx.execute(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1
+                 WHERE id = ?1 AND status = 'pending'",
+                [id],
+            )?,
+            Verdict::Retry { at, error } => tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, at, error],
+            )?,
+            Verdict::Dead { error } => tx.execute(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, error],
+            )?,
+        };
+    }
+    tx.commit()?;
+    journal.clear().map_err(StoreError::Journal)?;
+    tracing::info!(
+        held = held.len(),
+        applied,
+        "applied the send outcomes kept in the outcome journal while the store could not record them"
+    );
+    Ok(journal)
+}
+
 /// Names the file and says what usually went wrong.
 fn open_context(path: &Path, e: StoreError) -> StoreError {
     let StoreError::Sqlite(err) = e else {
@@ -338,7 +415,11 @@ fn open_context(path: &Path, e: StoreError) -> StoreError {
         }
         _ => "",
     };
-    StoreError::Other(format!("cannot open store {}: {err}{hint}", path.display()))
+    StoreError::Open {
+        path: path.to_path_buf(),
+        hint,
+        source: err,
+    }
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -364,12 +445,16 @@ pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// The same failure, for every caller of a batch (rusqlite errors do not clone).
-fn batch_error(what: &str, e: &rusqlite::Error) -> StoreError {
+/// The same failure, for every caller of a batch: shared, since rusqlite
+/// errors do not clone.
+fn batch_error(what: &'static str, e: &Arc<rusqlite::Error>) -> StoreError {
     if is_busy(e) {
         StoreError::Busy(format!("{what}: {e}"))
     } else {
-        StoreError::Other(format!("{what}: {e}"))
+        StoreError::Write {
+            what,
+            source: Arc::clone(e),
+        }
     }
 }
 
@@ -432,19 +517,9 @@ impl Writer {
         batch: &[Request],
         now: i64,
     ) -> Vec<Result<Outcome, StoreError>> {
-        let fail_all = |e: StoreError| -> Vec<Result<Outcome, StoreError>> {
-            let msg = e.to_string();
-            let busy = matches!(e, StoreError::Busy(_));
-            batch
-                .iter()
-                .map(|_| {
-                    Err(if busy {
-                        StoreError::Busy(msg.clone())
-                    } else {
-                        StoreError::Other(msg.clone())
-                    })
-                })
-                .collect()
+        // Every caller gets the same error.
+        let fail_all = |make: &dyn Fn() -> StoreError| -> Vec<Result<Outcome, StoreError>> {
+            batch.iter().map(|_| Err(make())).collect()
         };
 
         // A wall clock stepped back makes a pass due at once rather than
@@ -465,7 +540,10 @@ impl Writer {
         for isolated in [false, true] {
             let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
                 Ok(tx) => tx,
-                Err(e) => return fail_all(batch_error("cannot begin a store transaction", &e)),
+                Err(e) => {
+                    let e = Arc::new(e);
+                    return fail_all(&|| batch_error("cannot begin a transaction", &e));
+                }
             };
             if prune_due {
                 let behind = prune(&mut tx, now);
@@ -478,18 +556,16 @@ impl Writer {
                 } else {
                     apply(&tx, &request.op, now)
                 };
-                match &result {
+                match result {
                     Err(_) if !isolated => break,
                     // SQLite rolled the whole transaction back (e.g. disk
                     // full): nothing of this batch stands.
                     Err(e) if tx.is_autocommit() => {
-                        return fail_all(StoreError::Other(format!(
-                            "store transaction rolled back: {e}"
-                        )));
+                        let e = Arc::new(e);
+                        return fail_all(&|| StoreError::RolledBack(Arc::clone(&e)));
                     }
-                    _ => {}
+                    result => results.push(result),
                 }
-                results.push(result);
             }
             if results.len() < batch.len() {
                 // The fast pass failed somewhere; dropping `tx` rolls it back.
@@ -500,11 +576,14 @@ impl Writer {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                     results
                 }
-                Err(e) => fail_all(batch_error("store commit failed", &e)),
+                Err(e) => {
+                    let e = Arc::new(e);
+                    fail_all(&|| batch_error("commit failed", &e))
+                }
             };
         }
         // The isolated pass answers every request or returns above.
-        fail_all(StoreError::Other("store batch ran no pass".into()))
+        fail_all(&|| StoreError::UnexpectedAnswer)
     }
 }
 
@@ -515,14 +594,14 @@ fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) -> bool {
     let keys = match in_savepoint(tx, |c| prune_dedup(c, now)) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "pruning old dedup keys failed");
+            tracing::warn!(error = %e.chain(), "pruning old dedup keys failed");
             0
         }
     };
     let rows = match in_savepoint(tx, |c| prune_sent(c, now)) {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "pruning old sent rows failed");
+            tracing::warn!(error = %e.chain(), "pruning old sent rows failed");
             0
         }
     };
@@ -614,7 +693,7 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
 
 fn expect_row(changed: usize, id: RowId) -> Result<Outcome, StoreError> {
     if changed == 0 {
-        Err(StoreError::Other(format!("no outbox row with id {id}")))
+        Err(StoreError::NoRow(id))
     } else {
         Ok(Outcome::Done)
     }
@@ -747,6 +826,9 @@ impl Store for SqliteStore {
         meta: DeliveryMeta,
         messages: Vec<NewMessage>,
     ) -> Result<Accepted, StoreError> {
+        if let Some(lost) = self.inner.watch.as_ref().and_then(FileWatch::lost) {
+            return Err(lost);
+        }
         match self.write(Op::Accept { meta, messages }, false).await? {
             Outcome::Accepted(a) => Ok(a),
             _ => Err(unexpected()),
@@ -851,11 +933,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn hold_outcome(&self, id: RowId, verdict: &Verdict) -> Result<(), StoreError> {
+        let journal = self.inner.journal.clone().ok_or(StoreError::NoJournal)?;
+        let verdict = verdict.clone();
+        tokio::task::spawn_blocking(move || journal.hold(id, &verdict))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(StoreError::Journal)
+    }
+
+    async fn release_outcome(&self, id: RowId) -> Result<(), StoreError> {
+        let Some(journal) = self.inner.journal.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || journal.release(id))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .map_err(StoreError::Journal)
+    }
+
     async fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(watch) = &self.inner.watch {
+            watch.check_now()?;
+        }
         self.write(Op::Touch, false).await.map(|_| ())
     }
 }
 
 fn unexpected() -> StoreError {
-    StoreError::Other("store writer gave an unexpected answer".into())
+    StoreError::UnexpectedAnswer
 }

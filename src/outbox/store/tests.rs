@@ -1222,3 +1222,71 @@ async fn ids_keep_growing_when_every_row_is_pruned() {
     );
     assert!(new[0] > ids[1], "{new:?} after {ids:?}");
 }
+
+/// Waits (polling the watch, no writes) until the store has noticed its
+/// files changed, at most 5 s; then a fresh delivery's `accept` error.
+async fn accept_until_refused(store: &SqliteStore) -> StoreError {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !store.files_lost() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store did not notice within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    store
+        .accept(meta("github", "after"), vec![])
+        .await
+        .expect_err("accepted after the files changed")
+}
+
+#[tokio::test]
+async fn a_removed_store_file_refuses_deliveries_and_fails_its_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let ids = stored(
+        store
+            .accept(meta("github", "d1"), vec![msg("slack", "#a", "queued")])
+            .await
+            .unwrap(),
+    );
+    store.check_writable().await.unwrap();
+    std::fs::remove_file(db_path(&dir)).unwrap();
+    // the health check looks now
+    let checked = store.check_writable().await;
+    assert!(
+        matches!(
+            &checked,
+            Err(StoreError::Lost {
+                what: "removed",
+                ..
+            })
+        ),
+        "{checked:?}"
+    );
+    let refused = accept_until_refused(&store).await;
+    assert!(refused.to_string().contains("removed"), "{refused}");
+    // what is queued is still sent and recorded
+    store.mark_sent(ids[0]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replaced_store_file_is_noticed_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let other = dir.path().join("other.db");
+    drop(SqliteStore::open(&other).unwrap());
+    std::fs::rename(&other, db_path(&dir)).unwrap();
+    // no health check: the watch thread notices
+    let refused = accept_until_refused(&store).await;
+    assert!(
+        matches!(
+            &refused,
+            StoreError::Lost {
+                what: "replaced by another file",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+}

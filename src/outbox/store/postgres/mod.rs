@@ -209,19 +209,19 @@ fn describe(c: &tokio_postgres::Config) -> String {
 /// A PostgreSQL error with what was being done, and never the URL.
 pub(crate) fn pg_error(what: &str, e: &tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) => StoreError::Other(format!(
+        Some(db) => StoreError::Database(format!(
             "PostgreSQL, {what}: {} ({})",
             db.message(),
             db.code().code()
         )),
-        None => StoreError::Other(format!("PostgreSQL, {what}: {e}")),
+        None => StoreError::Database(format!("PostgreSQL, {what}: {e}")),
     }
 }
 
 fn pool_error(e: &deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => pg_error("connecting", e),
-        other => StoreError::Other(format!("PostgreSQL: no connection: {other}")),
+        other => StoreError::Database(format!("PostgreSQL: no connection: {other}")),
     }
 }
 
@@ -256,7 +256,7 @@ impl PgStore {
 
     pub async fn connect_with(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
-            StoreError::Other(
+            StoreError::Database(
                 "the PostgreSQL URL cannot be read; expected postgres://user:password@host:port/database"
                     .into(),
             )
@@ -283,11 +283,11 @@ impl PgStore {
             .create_timeout(Some(Duration::from_secs(5)))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
-            .map_err(|e| StoreError::Other(format!("PostgreSQL pool: {e}")))?;
+            .map_err(|e| StoreError::Database(format!("PostgreSQL pool: {e}")))?;
         let clock = opts.clock.clone().unwrap_or_else(system_clock);
         let context = |e: StoreError| match e {
-            StoreError::Other(m) | StoreError::Busy(m) => {
-                StoreError::Other(format!("cannot open the store at {display}: {m}"))
+            StoreError::Database(m) | StoreError::Busy(m) => {
+                StoreError::Database(format!("cannot open the store at {display}: {m}"))
             }
             other => other,
         };
@@ -526,7 +526,9 @@ async fn accept_batch(
                             Ok(mut done) => {
                                 commits.fetch_add(1, Ordering::Relaxed);
                                 done.pop().map(|(_, a)| Ok(a)).unwrap_or_else(|| {
-                                    Err(StoreError::Other("store: no answer for a request".into()))
+                                    Err(StoreError::Database(
+                                        "store: no answer for a request".into(),
+                                    ))
                                 })
                             }
                             Err(f) => Err(f.into_error()),
@@ -540,7 +542,7 @@ async fn accept_batch(
                     for &i in &round {
                         results[i] = Some(Err(match &e {
                             StoreError::Busy(_) => StoreError::Busy(msg.clone()),
-                            _ => StoreError::Other(msg.clone()),
+                            _ => StoreError::Database(msg.clone()),
                         }));
                     }
                 }
@@ -550,7 +552,7 @@ async fn accept_batch(
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::Other("store: request not run".into()))))
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Database("store: request not run".into()))))
         .collect()
 }
 
@@ -875,7 +877,7 @@ const FENCE: &str = "($2::text IS NULL OR EXISTS (SELECT 1 FROM hookbridge_lease
 fn row_from_pg(r: &tokio_postgres::Row) -> Result<Row, StoreError> {
     let status: String = r.get(8);
     let status = Status::parse(&status)
-        .ok_or_else(|| StoreError::Other(format!("unknown outbox status {status:?}")))?;
+        .ok_or_else(|| StoreError::Database(format!("unknown outbox status {status:?}")))?;
     let attempts: i32 = r.get(9);
     Ok(Row {
         id: r.get(0),
@@ -939,7 +941,7 @@ impl PgStore {
         .await?
         .get(0);
         if !exists {
-            return Err(StoreError::Other(format!("no outbox row with id {id}")));
+            return Err(StoreError::NoRow(id));
         }
         if let Some(l) = &self.inner.leases {
             l.marked(id, true);

@@ -122,7 +122,7 @@ pub(crate) async fn check_only(client: &impl GenericClient) -> Result<(), StoreE
     let found = read_version(client).await?;
     check(found)?;
     if found == 0 {
-        return Err(StoreError::Other(
+        return Err(StoreError::Database(
             "no hookbridge store in this database: `hookbridge serve` creates it; is the URL the service's?".into(),
         ));
     }
