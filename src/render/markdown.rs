@@ -50,6 +50,7 @@ pub(crate) fn convert(d: &dyn Dialect, src: &str, limit: usize) -> String {
         limit,
         checkpoint: None,
         done: false,
+        marked: false,
     };
     for event in Parser::new_ext(src, options) {
         w.event(event);
@@ -58,8 +59,9 @@ pub(crate) fn convert(d: &dyn Dialect, src: &str, limit: usize) -> String {
         }
     }
     let cut = w.done || src_cut;
+    let marked = w.marked;
     let mut out = w.finish();
-    if cut && !out.ends_with('…') {
+    if cut && !marked {
         out.truncate(out.trim_end().len());
         if !out.is_empty() {
             out.push('\n');
@@ -116,6 +118,8 @@ struct Writer<'d> {
     /// The stack at the latest block or sentence end.
     checkpoint: Option<(Vec<Frame>, usize)>,
     done: bool,
+    /// The `…` is already in place (inside the text that was cut).
+    marked: bool,
 }
 
 /// True when `c` ends a sentence.
@@ -495,6 +499,7 @@ impl Writer<'_> {
             let top = self.top();
             top.buf.truncate(top.buf.trim_end().len());
             top.buf.push_str(" …");
+            self.marked = true;
         }
         self.done = true;
     }

@@ -434,6 +434,8 @@ pub(crate) fn all() -> Vec<Event> {
     v.push(ping());
     v.push(repository("created"));
     v.push(hub("repo", "create", "model"));
+    // A Hub scope no template models.
+    v.push(hub("collection", "create", "model"));
     v.push(hub("repo", "delete", "dataset"));
     v.push(hub("repo", "update", "space"));
     v.push(hub_content());
