@@ -159,8 +159,6 @@ impl Dialect for Slack {
                 attachment.insert("color".into(), Json::from(card.color.as_str()));
             }
             attachment.insert("blocks".into(), Json::Array(blocks(card)));
-            let fallback = fit_line(Platform::Plain, unmarkup(&fallback_line(card)), 300);
-            attachment.insert("fallback".into(), Json::from(fallback));
             body.insert("text".into(), Json::from(text));
             body.insert("attachments".into(), json!([attachment]));
         }
@@ -206,7 +204,8 @@ fn blocks(card: &Card) -> Vec<Json> {
     if !card.author.name.is_empty() {
         let mut elements = Vec::new();
         if !card.author.icon.is_empty() {
-            let alt = fit_line(Platform::Plain, unmarkup(&card.author.name), 100);
+            // Entities stay: Slack reads no mention in them.
+            let alt = fit_line(Platform::Slack, unlink(&card.author.name), 100);
             elements.push(json!({"type": "image", "image_url": card.author.icon, "alt_text": alt}));
         }
         let name = fit_line(Platform::Slack, card.author.name.clone(), 250);
@@ -293,6 +292,14 @@ fn markup_floor(s: &str, mut cut: usize) -> usize {
 
 /// mrkdwn as plain text: links as their labels, entities decoded.
 pub(crate) fn unmarkup(s: &str) -> String {
+    unlink(s)
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// mrkdwn with links as their labels.
+fn unlink(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(open) = rest.find('<') {
@@ -309,9 +316,7 @@ pub(crate) fn unmarkup(s: &str) -> String {
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
-    out.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    out
 }
 
 /// Splits Slack mrkdwn into section texts of at most
