@@ -222,23 +222,24 @@ fn blocks(card: &Card) -> Vec<Json> {
     }
     let fields: Vec<&crate::render::card::Field> = card.fields.iter().collect();
     let shown = fields.len().min(CARD_FIELDS_MAX);
+    let more = (fields.len() > shown).then(|| format!("\n… and {} more", fields.len() - shown));
     let mut field_texts: Vec<String> = fields[..shown]
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             let name = fit_line(Platform::Slack, f.name.clone(), 200);
             let head = if name.is_empty() {
                 String::new()
             } else {
                 format!("{}\n", Slack.bold(&name))
             };
-            let room = FIELD_MAX - units(&head);
+            let suffix = if i + 1 == shown { more.as_deref().map_or(0, units) } else { 0 };
+            let room = FIELD_MAX - units(&head) - suffix;
             format!("{head}{}", fit(Platform::Slack, f.value.clone(), room, "…"))
         })
         .collect();
-    if fields.len() > shown
-        && let Some(last) = field_texts.last_mut()
-    {
-        last.push_str(&format!("\n… and {} more", fields.len() - shown));
+    if let (Some(more), Some(last)) = (&more, field_texts.last_mut()) {
+        last.push_str(more);
     }
     for chunk in field_texts.chunks(FIELDS_MAX) {
         let chunk: Vec<Json> = chunk.iter().map(|t| mrkdwn(t)).collect();
