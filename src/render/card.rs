@@ -256,7 +256,12 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
             .then(|| part.parse().ok())
             .flatten()
     };
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -513,10 +518,19 @@ mod tests {
         let s = card.to_stored();
         assert!(s.starts_with(STORED_TAG), "{s}");
         assert_eq!(Card::from_stored(&s), card);
-        assert_eq!(Card::from_stored("*push* to x"), Card::text_only("*push* to x"));
+        assert_eq!(
+            Card::from_stored("*push* to x"),
+            Card::text_only("*push* to x")
+        );
         // Text that merely looks like JSON stays text.
-        assert_eq!(Card::from_stored("{\"card\":2}"), Card::text_only("{\"card\":2}"));
-        assert_eq!(Card::from_stored("{\"card\":1, broken"), Card::text_only("{\"card\":1, broken"));
+        assert_eq!(
+            Card::from_stored("{\"card\":2}"),
+            Card::text_only("{\"card\":2}")
+        );
+        assert_eq!(
+            Card::from_stored("{\"card\":1, broken"),
+            Card::text_only("{\"card\":1, broken")
+        );
     }
 
     #[test]
@@ -546,7 +560,12 @@ mod tests {
             assert!(unix_seconds(want).is_some());
         }
         assert_eq!(unix_seconds("2015-05-05T23:40:12Z"), Some(1_430_869_212));
-        for bad in ["", "yesterday", "2019-13-01T00:00:00Z", "2019-05-15T15:20:33+5"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2019-13-01T00:00:00Z",
+            "2019-05-15T15:20:33+5",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }

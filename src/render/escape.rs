@@ -55,14 +55,11 @@ pub(crate) fn mass_mention(words: &[&str], rest: &str) -> bool {
     })
 }
 
-
-
 pub(crate) fn starts_url(s: &str) -> bool {
     let b = s.as_bytes();
     let has = |p: &[u8]| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p);
     has(b"http://") || has(b"https://")
 }
-
 
 /// Text for inside a code span of `platform`.
 #[cfg(test)]
@@ -134,7 +131,11 @@ pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
 /// `)`, spaces, …) are percent-encoded, except brackets and `|` when
 /// `keep_brackets` (plain text has no markup to end); `amp_entity` writes
 /// `&` as `&amp;` (Slack).
-pub(crate) fn sanitize_url_with(url: &str, keep_brackets: bool, amp_entity: bool) -> Option<String> {
+pub(crate) fn sanitize_url_with(
+    url: &str,
+    keep_brackets: bool,
+    amp_entity: bool,
+) -> Option<String> {
     let url = url.trim();
     if !starts_url(url) {
         return None;

@@ -387,7 +387,10 @@ impl HelperDef for Markdown {
             Some(v) => count("markdown", Some(v))?,
             None => 4_000,
         };
-        write(out, &markdown::convert(self.platform.dialect(), &src, limit))
+        write(
+            out,
+            &markdown::convert(self.platform.dialect(), &src, limit),
+        )
     }
 }
 

@@ -34,7 +34,10 @@ pub(crate) fn convert(d: &dyn Dialect, src: &str, limit: usize) -> String {
         while !src.is_char_boundary(end) {
             end -= 1;
         }
-        let end = src[..end].rfind('\n').filter(|i| *i > end / 2).unwrap_or(end);
+        let end = src[..end]
+            .rfind('\n')
+            .filter(|i| *i > end / 2)
+            .unwrap_or(end);
         (&src[..end], true)
     } else {
         (src, false)
@@ -77,17 +80,25 @@ enum Kind {
     Paragraph,
     Heading,
     Quote,
-    List { next: Option<u64> },
-    Item { marker: String },
+    List {
+        next: Option<u64>,
+    },
+    Item {
+        marker: String,
+    },
     CodeBlock,
     HtmlBlock,
     Table,
-    Row { head: bool },
+    Row {
+        head: bool,
+    },
     Cell,
     Emphasis,
     Strong,
     Strike,
-    Link { dest: String },
+    Link {
+        dest: String,
+    },
     /// Dropped with everything inside it.
     Drop,
 }
@@ -456,8 +467,7 @@ impl Writer<'_> {
         } else {
             last_sentence(head, head.len() == t.len())
         };
-        if let Some(end) = sentence.filter(|e| enough(self.visible + units(&head[..*e])))
-        {
+        if let Some(end) = sentence.filter(|e| enough(self.visible + units(&head[..*e]))) {
             let part = &head[..end];
             self.emit_any(part, in_code);
             self.stop(false);
@@ -471,7 +481,10 @@ impl Writer<'_> {
             self.stop(true);
             return;
         }
-        let cut = head.rfind(char::is_whitespace).filter(|i| *i > 0).unwrap_or(head.len());
+        let cut = head
+            .rfind(char::is_whitespace)
+            .filter(|i| *i > 0)
+            .unwrap_or(head.len());
         let part = head[..cut].trim_end();
         self.emit_any(part, in_code);
         self.stop(false);
@@ -596,7 +609,10 @@ mod tests {
     fn comments_images_and_html_are_dropped_tables_and_checklists_read() {
         let md = "<!-- PR template: describe your change -->\n\nFixes it ![screenshot](https://x.org/s.png) now.<!-- inline -->\n\n<details>\n<summary>Logs</summary>\n\n</details>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- [x] done\n- [ ] todo";
         let s = slack(md, 2_000);
-        assert!(!s.contains("PR template") && !s.contains("screenshot") && !s.contains("<!--"), "{s}");
+        assert!(
+            !s.contains("PR template") && !s.contains("screenshot") && !s.contains("<!--"),
+            "{s}"
+        );
         assert!(!s.contains("details"), "{s}");
         assert!(s.contains("Logs"), "{s}");
         assert!(s.contains("*a* · *b*\n1 · 2"), "{s}");
@@ -607,11 +623,17 @@ mod tests {
     fn mentions_stay_inert_and_links_are_checked() {
         let md = "@everyone <@123> [x](javascript:alert(1)) [y](https://x.org/@here) <!channel>";
         let s = slack(md, 500);
-        assert!(s.contains("@\u{200B}everyone") && s.contains("&lt;@123&gt;"), "{s}");
+        assert!(
+            s.contains("@\u{200B}everyone") && s.contains("&lt;@123&gt;"),
+            "{s}"
+        );
         assert!(!s.contains("javascript"), "{s}");
         assert!(s.contains("https://x.org/%40here"), "{s}");
         let d = discord(md, 500);
-        assert!(d.contains("@\u{200B}everyone") && d.contains("\\<@123\\>"), "{d}");
+        assert!(
+            d.contains("@\u{200B}everyone") && d.contains("\\<@123\\>"),
+            "{d}"
+        );
     }
 
     #[test]
@@ -619,7 +641,8 @@ mod tests {
         let md = "First sentence here. Second sentence is longer than the rest of it all.\n\nNext paragraph.";
         let s = slack(md, 40);
         assert_eq!(s, "First sentence here. …");
-        let two = "Para one is short.\n\nPara two goes on and on and on and on and on without a stop";
+        let two =
+            "Para one is short.\n\nPara two goes on and on and on and on and on without a stop";
         assert_eq!(slack(two, 40), "Para one is short.\n…");
         let words = "word ".repeat(100);
         let s = slack(&words, 30);

@@ -247,7 +247,8 @@ impl Renderer {
     /// (see [`lookup_key`]), as [`template_names`](Self::template_names)
     /// writes it.
     pub fn resolve(&self, platform: Platform, set: &str, key: &str) -> Option<String> {
-        self.resolve_name(platform, set, key).map(|n| display_name(&n))
+        self.resolve_name(platform, set, key)
+            .map(|n| display_name(&n))
     }
 
     fn resolve_name(&self, platform: Platform, set: &str, key: &str) -> Option<String> {
@@ -350,7 +351,8 @@ impl Renderer {
                 problems.push(compile_problem(origin.to_string(), &e));
                 return false;
             }
-            self.origins.insert((*p, name.to_string()), origin.to_string());
+            self.origins
+                .insert((*p, name.to_string()), origin.to_string());
         }
         true
     }
@@ -377,7 +379,10 @@ impl Renderer {
                 && t.name == "default"
             {
                 for p in Platform::ALL {
-                    if let Err(e) = r.registry_mut(p).register_template_string(FALLBACK, t.source) {
+                    if let Err(e) = r
+                        .registry_mut(p)
+                        .register_template_string(FALLBACK, t.source)
+                    {
                         problems.push(compile_problem(origin.clone(), &e));
                         break;
                     }
@@ -535,7 +540,12 @@ fn bound(platform: Platform, mut card: Card) -> Card {
     const BODY: usize = 16_000;
     const FIELDS: usize = 50;
     const VALUE: usize = 2_000;
-    card.text = fit(platform, card.text, platform.dialect().text_max(), TRUNCATED);
+    card.text = fit(
+        platform,
+        card.text,
+        platform.dialect().text_max(),
+        TRUNCATED,
+    );
     card.title = fit_line(platform, card.title, LINE);
     card.author.name = fit_line(platform, card.author.name, LINE);
     card.footer = fit_line(platform, card.footer, LINE);

@@ -33,7 +33,12 @@ fn rt(renderer: &Renderer, p: Platform, set: &str, e: &Event) -> String {
 }
 
 fn full(c: &Card) -> String {
-    let mut lines = vec![c.text.clone(), c.title.clone(), c.author.name.clone(), c.body.clone()];
+    let mut lines = vec![
+        c.text.clone(),
+        c.title.clone(),
+        c.author.name.clone(),
+        c.body.clone(),
+    ];
     lines.extend(c.fields.iter().map(|f| format!("{}: {}", f.name, f.value)));
     lines.push(c.footer.clone());
     lines.retain(|l| !l.is_empty());
@@ -106,11 +111,23 @@ fn families_resolve_to_their_template() {
             "default/pull_request_review",
         ),
         ("issues.label_updated", "default/issues"),
-        ("huggingface.repo.content.update", "default/huggingface.repo.content"),
-        ("huggingface.repo.config.update", "default/huggingface.repo.config"),
+        (
+            "huggingface.repo.content.update",
+            "default/huggingface.repo.content",
+        ),
+        (
+            "huggingface.repo.config.update",
+            "default/huggingface.repo.config",
+        ),
         ("huggingface.repo.create", "default/huggingface.repo"),
-        ("huggingface.discussion.comment.create", "default/huggingface.discussion.comment"),
-        ("huggingface.discussion.update", "default/huggingface.discussion"),
+        (
+            "huggingface.discussion.comment.create",
+            "default/huggingface.discussion.comment",
+        ),
+        (
+            "huggingface.discussion.update",
+            "default/huggingface.discussion",
+        ),
         ("huggingface.collection.create", "default/huggingface"),
         // A forge's `discussion` never takes the Hub's template.
         ("discussion.created", "default/default"),
@@ -190,11 +207,21 @@ fn messages_read_well() {
     );
     // The newest five commits, then "and 3 more" linking the compare view.
     assert_eq!(card.body.matches("• ").count(), 5, "{}", card.body);
-    assert!(!card.body.contains("part 3 ") && card.body.contains("part 8"), "{}", card.body);
+    assert!(
+        !card.body.contains("part 3 ") && card.body.contains("part 8"),
+        "{}",
+        card.body
+    );
     assert!(card.body.ends_with("|… and 3 more>"), "{}", card.body);
-    assert!(card.body.contains(
-        "|6f2f91a> Fix the frobnicator, part 8 – Mona Lisa"
-    ) || card.body.contains("Fix the frobnicator, part 8 – Mona Lisa"), "{}", card.body);
+    assert!(
+        card.body
+            .contains("|6f2f91a> Fix the frobnicator, part 8 – Mona Lisa")
+            || card
+                .body
+                .contains("Fix the frobnicator, part 8 – Mona Lisa"),
+        "{}",
+        card.body
+    );
 
     let hub = samples::all()
         .into_iter()
@@ -202,9 +229,11 @@ fn messages_read_well() {
         .unwrap();
     let card = r().render(Platform::Discord, "default", &hub);
     assert!(card.text.contains("space"), "{card:?}");
-    assert!(card.text.contains(
-        "[some-user/some-space](<https://huggingface.co/spaces/some-user/some-space>)"
-    ));
+    assert!(
+        card.text.contains(
+            "[some-user/some-space](<https://huggingface.co/spaces/some-user/some-space>)"
+        )
+    );
     // A Hub id is not shown as a person.
     assert!(card.author.name.is_empty(), "{card:?}");
     assert_eq!(card.footer, "some-user/some-space · Hugging Face");
@@ -226,7 +255,11 @@ fn messages_read_well() {
 #[test]
 fn a_template_of_text_alone_is_a_text_card() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "shared/default/push.hbs", "line one {{event.branch}}\nline two\n");
+    write(
+        dir.path(),
+        "shared/default/push.hbs",
+        "line one {{event.branch}}\nline two\n",
+    );
     let r = Renderer::load(dir.path()).unwrap();
     let card = r.render(Platform::Slack, "default", &samples::push(1, 1));
     assert_eq!(card, Card::text_only("line one main\nline two"));
@@ -269,7 +302,11 @@ fn one_line_parts_stay_on_one_line() {
         ] {
             assert!(!s.contains('\n'), "{p:?} {what}: {s:?}");
         }
-        assert!(card.text.contains("evil name opened"), "{p:?} {}", card.text);
+        assert!(
+            card.text.contains("evil name opened"),
+            "{p:?} {}",
+            card.text
+        );
         assert_eq!(card.title, "#42 two lines");
         let author = card.fields.iter().find(|f| f.name == "Author").unwrap();
         assert_eq!(author.value, "other author");
@@ -305,7 +342,11 @@ fn parts_are_checked_and_bad_ones_dropped() {
     }
     // An unknown part is an error `check` names with its line.
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "slack/default/push.hbs", "x\n{{#part \"titel\"}}T{{/part}}");
+    let path = write(
+        dir.path(),
+        "slack/default/push.hbs",
+        "x\n{{#part \"titel\"}}T{{/part}}",
+    );
     let problems = Renderer::check(dir.path());
     let p = problems
         .iter()
@@ -1066,10 +1107,7 @@ fn overrides_follow_the_lookup_chain() {
     let get = |k: &str| all.iter().find(|e| e.kind == k).unwrap();
 
     let s = Platform::Slack;
-    assert_eq!(
-        rt(&r, s, "custom", get("pull_request.merged")),
-        "MERGED 42"
-    );
+    assert_eq!(rt(&r, s, "custom", get("pull_request.merged")), "MERGED 42");
     assert_eq!(
         rt(&r, s, "custom", get("pull_request.closed")),
         "PR pull_request.closed"
@@ -1085,14 +1123,8 @@ fn overrides_follow_the_lookup_chain() {
     // Set newset has no default: the embedded default chain applies.
     assert!(rt(&r, s, "newset", get("fork")).starts_with("🍴"));
     // Other platforms keep their embedded templates.
-    assert!(
-        rt(&r, Platform::Discord, "custom", get("push"))
-            .starts_with("⬆️")
-    );
-    assert!(
-        rt(&r, Platform::Discord, "default", get("push"))
-            .starts_with("⬆️")
-    );
+    assert!(rt(&r, Platform::Discord, "custom", get("push")).starts_with("⬆️"));
+    assert!(rt(&r, Platform::Discord, "default", get("push")).starts_with("⬆️"));
     assert!(r.template_names(s).contains(&"newset/issues".to_string()));
     assert!(r.has_set("newset") && r.has_set("compact") && !r.has_set("x"));
     // check names the files the lookup never reads, and only those.

@@ -12,9 +12,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use url::Url;
 
-use super::{
-    DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, read_capped, secs_to_duration,
-};
+use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, read_capped, secs_to_duration};
 use crate::config::SinkConfig;
 use crate::render::{Platform, request_body};
 
@@ -64,9 +62,9 @@ impl Slack {
                 let base = cfg.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
                 let base = Url::parse(&format!("{}/", base.trim_end_matches('/')))
                     .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
-                let endpoint = base.join("chat.postMessage").with_context(|| {
-                    format!("sink `{}`: api_base is not a valid URL", cfg.name)
-                })?;
+                let endpoint = base
+                    .join("chat.postMessage")
+                    .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
                 Mode::Bot {
                     token: t.expose().to_string(),
                     endpoint,
@@ -135,7 +133,11 @@ pub(super) fn classify(status: u16, headers: &HeaderMap, body: &str) -> Outcome 
         // Incoming webhooks answer a plain `ok`.
         return match json.as_ref().and_then(|v| v.get("ok")) {
             Some(Value::Bool(false)) => {
-                match json.as_ref().and_then(|v| v.get("error")).and_then(Value::as_str) {
+                match json
+                    .as_ref()
+                    .and_then(|v| v.get("error"))
+                    .and_then(Value::as_str)
+                {
                     Some(code) => api_error(code, details(json.as_ref()).as_deref()),
                     None => Outcome::permanent("Slack answered ok:false without an error code"),
                 }
@@ -161,7 +163,10 @@ fn details(json: Option<&Value>) -> Option<Vec<String>> {
     let json = json?;
     let list = json
         .get("errors")
-        .or_else(|| json.get("response_metadata").and_then(|m| m.get("messages")))?
+        .or_else(|| {
+            json.get("response_metadata")
+                .and_then(|m| m.get("messages"))
+        })?
         .as_array()?;
     Some(
         list.iter()

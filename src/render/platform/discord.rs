@@ -14,9 +14,7 @@ use crate::render::escape::{
     CodeRules, ZWSP, code_block_with, code_text_with, dropped, mass_mention, sanitize_url_with,
     starts_url, without,
 };
-use crate::render::limits::{
-    TRUNCATED, code_floor, fit, fit_line, last_unescaped, units,
-};
+use crate::render::limits::{TRUNCATED, code_floor, fit, fit_line, last_unescaped, units};
 
 /// `content` of a message.
 pub const CONTENT_MAX: usize = 2_000;
@@ -267,7 +265,12 @@ fn without_links(s: &str) -> String {
 /// The card as one embed, within every embed limit.
 fn embed(card: &Card) -> Json {
     let mut title = fit_line(Platform::Discord, without_links(&card.title), TITLE_MAX);
-    let mut description = fit(Platform::Discord, card.body.clone(), DESCRIPTION_MAX, TRUNCATED);
+    let mut description = fit(
+        Platform::Discord,
+        card.body.clone(),
+        DESCRIPTION_MAX,
+        TRUNCATED,
+    );
     let author = fit_line(Platform::Plain, unmarkup(&card.author.name, true), NAME_MAX);
     let footer = fit_line(Platform::Plain, unmarkup(&card.footer, true), FOOTER_MAX);
     let mut fields: Vec<(String, String, bool)> = card
@@ -276,7 +279,11 @@ fn embed(card: &Card) -> Json {
         .map(|f| {
             let name = fit_line(Platform::Discord, without_links(&f.name), FIELD_NAME_MAX);
             // A field needs a name: an invisible one when the template gave none.
-            let name = if name.trim().is_empty() { ZWSP.to_string() } else { name };
+            let name = if name.trim().is_empty() {
+                ZWSP.to_string()
+            } else {
+                name
+            };
             let value = fit(Platform::Discord, f.value.clone(), FIELD_VALUE_MAX, "…");
             (name, value, f.inline)
         })
@@ -291,7 +298,10 @@ fn embed(card: &Card) -> Json {
             + units(description)
             + units(&author)
             + units(&footer)
-            + fields.iter().map(|(n, v, _)| units(n) + units(v)).sum::<usize>()
+            + fields
+                .iter()
+                .map(|(n, v, _)| units(n) + units(v))
+                .sum::<usize>()
             + if more > 0 { 40 } else { 0 }
     };
     // Over the total: the description gives way first (down to a few

@@ -10,8 +10,8 @@ use super::Dialect;
 use crate::render::Platform;
 use crate::render::card::{Card, human_utc, unix_seconds};
 use crate::render::escape::{
-    CodeRules, code_block_with, code_text_with, dropped, mass_mention, sanitize_url_with, without,
-    ZWSP,
+    CodeRules, ZWSP, code_block_with, code_text_with, dropped, mass_mention, sanitize_url_with,
+    without,
 };
 use crate::render::limits::{TRUNCATED, code_floor, fit, fit_line, safe_cut, units};
 
@@ -233,7 +233,11 @@ fn blocks(card: &Card) -> Vec<Json> {
             } else {
                 format!("{}\n", Slack.bold(&name))
             };
-            let suffix = if i + 1 == shown { more.as_deref().map_or(0, units) } else { 0 };
+            let suffix = if i + 1 == shown {
+                more.as_deref().map_or(0, units)
+            } else {
+                0
+            };
             let room = FIELD_MAX - units(&head) - suffix;
             format!("{head}{}", fit(Platform::Slack, f.value.clone(), room, "…"))
         })
