@@ -608,7 +608,10 @@ async fn every_sink_gets_a_hostile_card_accepted_within_every_limit() {
             Platform::Discord => {
                 let embed = &body["embeds"][0];
                 assert_eq!(embed["color"], 0x8250df);
-                assert_eq!(embed["fields"].as_array().unwrap().last().unwrap()["name"], "…");
+                assert_eq!(
+                    embed["fields"].as_array().unwrap().last().unwrap()["name"],
+                    "…"
+                );
                 assert_eq!(body["allowed_mentions"], json!({"parse": []}));
             }
         }
@@ -642,8 +645,16 @@ async fn the_standin_refuses_what_the_platform_would() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 400);
     let got = standin.wait_for(2).await;
-    assert!(got[0].refused.as_deref().unwrap().contains("3001"), "{:?}", got[0].refused);
-    assert!(got[1].refused.as_deref().unwrap().contains("embedz"), "{:?}", got[1].refused);
+    assert!(
+        got[0].refused.as_deref().unwrap().contains("3001"),
+        "{:?}",
+        got[0].refused
+    );
+    assert!(
+        got[1].refused.as_deref().unwrap().contains("embedz"),
+        "{:?}",
+        got[1].refused
+    );
     drop(sink);
 }
 
@@ -666,10 +677,13 @@ async fn endless_answer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUs
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut got = Vec::new();
                 loop {
-                    let n = match tokio::time::timeout(Duration::from_millis(200), sock.read(&mut buf)).await {
-                        Ok(Ok(n)) if n > 0 => n,
-                        _ => break,
-                    };
+                    let n =
+                        match tokio::time::timeout(Duration::from_millis(200), sock.read(&mut buf))
+                            .await
+                        {
+                            Ok(Ok(n)) if n > 0 => n,
+                            _ => break,
+                        };
                     got.extend_from_slice(&buf[..n]);
                     if let Some(head_end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
                         let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
@@ -710,7 +724,11 @@ async fn slack_reads_at_most_64_kib_of_an_answer() {
     let (base, written) = endless_answer().await;
     for (token, webhook_url, api_base) in [
         (Some("xoxb-1111-cap"), None, Some(format!("{base}/api/"))),
-        (None, Some(format!("{base}/services/T1/B1/secret0123456789")), None),
+        (
+            None,
+            Some(format!("{base}/services/T1/B1/secret0123456789")),
+            None,
+        ),
     ] {
         let before = written.load(Ordering::Relaxed);
         let cfg = SinkConfig {
@@ -725,7 +743,11 @@ async fn slack_reads_at_most_64_kib_of_an_answer() {
         let outcome = sink.send(Some("#eng"), "hello").await;
         // An answer that is not JSON but arrived with a 2xx is a post.
         assert_eq!(outcome, Outcome::Sent { wait: None });
-        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
         // The sink stopped reading at its cap and hung up: the server got
         // no further than what socket buffers hold, far from 300 MB.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -740,6 +762,9 @@ async fn slack_reads_at_most_64_kib_of_an_answer() {
             last = now;
         }
         let sent = last - before;
-        assert!(sent < 16 * 1024 * 1024, "the server wrote {sent} bytes: the answer was read on");
+        assert!(
+            sent < 16 * 1024 * 1024,
+            "the server wrote {sent} bytes: the answer was read on"
+        );
     }
 }

@@ -141,7 +141,11 @@ fn body_json(m: &Prepared) -> Value {
         m.destination.target.channel.as_deref(),
         &m.message.message,
     );
-    assert_eq!(stored, m.body(), "the stored card draws as the rendered one");
+    assert_eq!(
+        stored,
+        m.body(),
+        "the stored card draws as the rendered one"
+    );
     stored
 }
 
@@ -224,9 +228,7 @@ fn readability_problems(rel: &str, kind: &str, platform: Platform, text: &str) -
                 problem(format!("line ends in {dangling:?} (missing field?)"));
             }
         }
-        for stray in [
-            " ,", " .", "( ", " )", "()", "· ·", " in in ", " on on ",
-        ] {
+        for stray in [" ,", " .", "( ", " )", "()", "· ·", " in in ", " on on "] {
             if l.contains(stray) {
                 problem(format!("stray {stray:?}"));
             }

@@ -608,7 +608,12 @@ fn slack_text(v: &Value, at: &str, max: usize, plain_only: bool) -> Result<(), S
     }
     opt_bool(o, "verbatim", at)?;
     opt_bool(o, "emoji", at)?;
-    string(o.get("text").unwrap_or(&Value::Null), &format!("{at}.text"), 1, max)?;
+    string(
+        o.get("text").unwrap_or(&Value::Null),
+        &format!("{at}.text"),
+        1,
+        max,
+    )?;
     Ok(())
 }
 
@@ -645,8 +650,17 @@ fn slack_blocks(v: &Value, at: &str) -> Result<(), String> {
                     let eo = obj(e, &at)?;
                     if eo.get("type").and_then(Value::as_str) == Some("image") {
                         only(eo, &["type", "image_url", "alt_text"], &at)?;
-                        url(eo.get("image_url").unwrap_or(&Value::Null), &format!("{at}.image_url"), 3_000)?;
-                        string(eo.get("alt_text").unwrap_or(&Value::Null), &format!("{at}.alt_text"), 1, 2_000)?;
+                        url(
+                            eo.get("image_url").unwrap_or(&Value::Null),
+                            &format!("{at}.image_url"),
+                            3_000,
+                        )?;
+                        string(
+                            eo.get("alt_text").unwrap_or(&Value::Null),
+                            &format!("{at}.alt_text"),
+                            1,
+                            2_000,
+                        )?;
                     } else {
                         slack_text(e, &at, 3_000, false)?;
                     }
@@ -654,10 +668,19 @@ fn slack_blocks(v: &Value, at: &str) -> Result<(), String> {
             }
             Some("header") => {
                 only(o, &["type", "text", "block_id"], &at)?;
-                slack_text(o.get("text").unwrap_or(&Value::Null), &format!("{at}.text"), 150, true)?;
+                slack_text(
+                    o.get("text").unwrap_or(&Value::Null),
+                    &format!("{at}.text"),
+                    150,
+                    true,
+                )?;
             }
             Some("divider") => only(o, &["type", "block_id"], &at)?,
-            other => return Err(format!("{at}.type: {other:?} is not a block this relay sends")),
+            other => {
+                return Err(format!(
+                    "{at}.type: {other:?} is not a block this relay sends"
+                ));
+            }
         }
     }
     Ok(())
@@ -669,9 +692,20 @@ pub fn check_slack_body(body: &Value) -> Result<(), String> {
     only(
         o,
         &[
-            "channel", "text", "blocks", "attachments", "unfurl_links", "unfurl_media",
-            "thread_ts", "reply_broadcast", "username", "icon_url", "icon_emoji", "mrkdwn",
-            "link_names", "metadata",
+            "channel",
+            "text",
+            "blocks",
+            "attachments",
+            "unfurl_links",
+            "unfurl_media",
+            "thread_ts",
+            "reply_broadcast",
+            "username",
+            "icon_url",
+            "icon_emoji",
+            "mrkdwn",
+            "link_names",
+            "metadata",
         ],
         "body",
     )?;
@@ -695,17 +729,31 @@ pub fn check_slack_body(body: &Value) -> Result<(), String> {
             only(
                 ao,
                 &[
-                    "blocks", "color", "fallback", "pretext", "author_name", "author_link",
-                    "author_icon", "title", "title_link", "text", "fields", "image_url",
-                    "thumb_url", "footer", "footer_icon", "ts", "mrkdwn_in",
+                    "blocks",
+                    "color",
+                    "fallback",
+                    "pretext",
+                    "author_name",
+                    "author_link",
+                    "author_icon",
+                    "title",
+                    "title_link",
+                    "text",
+                    "fields",
+                    "image_url",
+                    "thumb_url",
+                    "footer",
+                    "footer_icon",
+                    "ts",
+                    "mrkdwn_in",
                 ],
                 &at,
             )?;
             if let Some(c) = ao.get("color") {
                 let c = string(c, &format!("{at}.color"), 1, 16)?;
-                let hex = c.strip_prefix('#').is_some_and(|h| {
-                    h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit())
-                });
+                let hex = c
+                    .strip_prefix('#')
+                    .is_some_and(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()));
                 if !hex && !["good", "warning", "danger"].contains(&c) {
                     return Err(format!("{at}.color: {c:?} is not a colour"));
                 }
@@ -731,8 +779,18 @@ pub fn check_discord_body(body: &Value) -> Result<(), String> {
     only(
         o,
         &[
-            "content", "username", "avatar_url", "tts", "embeds", "allowed_mentions",
-            "components", "flags", "thread_name", "applied_tags", "message_reference", "nonce",
+            "content",
+            "username",
+            "avatar_url",
+            "tts",
+            "embeds",
+            "allowed_mentions",
+            "components",
+            "flags",
+            "thread_name",
+            "applied_tags",
+            "message_reference",
+            "nonce",
         ],
         "body",
     )?;
@@ -750,8 +808,19 @@ pub fn check_discord_body(body: &Value) -> Result<(), String> {
             only(
                 eo,
                 &[
-                    "title", "type", "description", "url", "timestamp", "color", "footer",
-                    "image", "thumbnail", "video", "provider", "author", "fields",
+                    "title",
+                    "type",
+                    "description",
+                    "url",
+                    "timestamp",
+                    "color",
+                    "footer",
+                    "image",
+                    "thumbnail",
+                    "video",
+                    "provider",
+                    "author",
+                    "fields",
                 ],
                 &at,
             )?;
@@ -811,31 +880,53 @@ pub fn check_discord_body(body: &Value) -> Result<(), String> {
                     let fo = obj(field, &at)?;
                     only(fo, &["name", "value", "inline"], &at)?;
                     opt_bool(fo, "inline", &at)?;
-                    embeds_total += len(string(fo.get("name").unwrap_or(&Value::Null), &format!("{at}.name"), 1, 256)?);
-                    embeds_total += len(string(fo.get("value").unwrap_or(&Value::Null), &format!("{at}.value"), 1, 1_024)?);
+                    embeds_total += len(string(
+                        fo.get("name").unwrap_or(&Value::Null),
+                        &format!("{at}.name"),
+                        1,
+                        256,
+                    )?);
+                    embeds_total += len(string(
+                        fo.get("value").unwrap_or(&Value::Null),
+                        &format!("{at}.value"),
+                        1,
+                        1_024,
+                    )?);
                 }
             }
             for k in ["image", "thumbnail"] {
                 if let Some(v) = eo.get(k) {
                     let vo = obj(v, &format!("{at}.{k}"))?;
-                    url(vo.get("url").unwrap_or(&Value::Null), &format!("{at}.{k}.url"), 2_048)?;
+                    url(
+                        vo.get("url").unwrap_or(&Value::Null),
+                        &format!("{at}.{k}.url"),
+                        2_048,
+                    )?;
                 }
             }
         }
     }
     if embeds_total > 6_000 {
-        return Err(format!("body.embeds: {embeds_total} characters in all, must be at most 6000"));
+        return Err(format!(
+            "body.embeds: {embeds_total} characters in all, must be at most 6000"
+        ));
     }
     if content.is_empty() && !has_embed {
         return Err("body: cannot send an empty message".into());
     }
     if let Some(m) = o.get("allowed_mentions") {
         let mo = obj(m, "body.allowed_mentions")?;
-        only(mo, &["parse", "roles", "users", "replied_user"], "body.allowed_mentions")?;
+        only(
+            mo,
+            &["parse", "roles", "users", "replied_user"],
+            "body.allowed_mentions",
+        )?;
         if let Some(p) = mo.get("parse") {
             for v in array(p, "body.allowed_mentions.parse", 0, 3)? {
                 if !matches!(v.as_str(), Some("roles" | "users" | "everyone")) {
-                    return Err(format!("body.allowed_mentions.parse: {v} is not a mention type"));
+                    return Err(format!(
+                        "body.allowed_mentions.parse: {v} is not a mention type"
+                    ));
                 }
             }
         }
