@@ -737,3 +737,81 @@ fn non_ascii_text_survives_intact() {
         );
     }
 }
+
+/// A pull request with hostile text in every field the templates read: 60
+/// labels, a 100 KB Markdown description, markup and mentions in title,
+/// names, branches, reviewer and labels, a `javascript:` avatar.
+fn hostile_everywhere() -> Vec<u8> {
+    let md_block = format!(
+        "# {HOSTILE}\n\n<!-- a PR template comment -->\n\n- [x] {HOSTILE}\n- [ ] item\n\n| a | b |\n|---|---|\n| {HOSTILE} | 2 |\n\n![img](https://x.example/i.png)\n\n```\n{HOSTILE}\n```\n\n> {HOSTILE}\n\n"
+    );
+    let body = md_block.repeat(100 * 1024 / md_block.len() + 1);
+    assert!(body.len() >= 100 * 1024);
+    let login = format!("evil{HOSTILE}");
+    json!({
+        "action": "review_requested",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "title": HOSTILE,
+            "body": body,
+            "html_url": "https://github.com/acme/api/pull/7",
+            "user": {"login": login, "avatar_url": "javascript:alert(1)"},
+            "base": {"ref": HOSTILE},
+            "head": {"ref": format!("{HOSTILE}\nsecond line")},
+            "draft": false,
+            "merged": false,
+            "state": "open",
+            "additions": 1,
+            "deletions": 2,
+            "changed_files": 3,
+            "commits": 1,
+            "updated_at": "2026-01-02T03:04:05Z",
+            "labels": (0..60).map(|i| json!({"name": format!("{i} {HOSTILE}")})).collect::<Vec<_>>()
+        },
+        "requested_reviewer": {"login": HOSTILE},
+        "repository": repo_json(),
+        "sender": {"login": login, "html_url": format!("https://github.com/{login}"), "avatar_url": "javascript:alert(1)"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn hostile_text_in_every_field_stays_inert_and_within_every_limit() {
+    let (_tmp, p) = pipeline();
+    let body = hostile_everywhere();
+    for event in ["pull_request"] {
+        let r = prepare(&p, "github", &github_headers(event), &body);
+        assert_eq!(r.kind, "pull_request.review_requested");
+        for m in [&r.slack, &r.discord] {
+            check_body(m, "hostile everywhere");
+            let card = &m.card;
+            // The bad avatar is dropped; names stay on one line.
+            assert!(card.author.icon.is_empty(), "{:?}", card.author);
+            assert!(!card.title.contains('\n') && !card.author.name.contains('\n'));
+            for f in &card.fields {
+                assert!(!f.name.contains('\n'), "{f:?}");
+            }
+            // Ten labels, then how many more.
+            let labels = card.fields.iter().find(|f| f.name == "Labels").unwrap();
+            assert!(labels.value.contains("and 50 more"), "{}", labels.value);
+        }
+        assert_no_payload_links(&r, "hostile everywhere");
+    }
+    // The description is converted, not shown raw: no HTML comment, no
+    // image, checklists and tables readable.
+    let r = prepare(
+        &p,
+        "github",
+        &github_headers("pull_request"),
+        &pr_opened(
+            HOSTILE,
+            &String::from_utf8(hostile_everywhere()).unwrap(),
+            "octocat",
+        ),
+    );
+    for m in [&r.slack, &r.discord] {
+        check_body(m, "hostile description");
+    }
+}

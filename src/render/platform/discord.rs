@@ -403,6 +403,10 @@ pub(crate) fn unmarkup(s: &str, strip_markers: bool) -> String {
             '\\' => {
                 if let Some((_, next)) = chars.next() {
                     out.push(next);
+                    // `<@1>` shown as text stays text, there too.
+                    if next == '<' {
+                        out.push(ZWSP);
+                    }
                 }
             }
             '*' | '_' | '~' | '`' | '|' if strip_markers && !in_url => {}
