@@ -363,6 +363,12 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `s` without a `·` or `|` left dangling at either end by an empty value
+/// (`· GitHub` when the repo is unknown).
+fn trim_separators(s: &str) -> &str {
+    s.trim_matches(|c: char| c == '·' || c == '|' || c.is_whitespace())
+}
+
 /// The raw parts a template wrote, before they are checked.
 #[derive(Debug, Default)]
 pub(crate) struct RawParts {
@@ -462,7 +468,7 @@ impl RawParts {
                 String::new()
             }),
         };
-        let line = |v: Option<String>| one_line(&v.unwrap_or_default()).into_owned();
+        let line = |v: Option<String>| trim_separators(&one_line(&v.unwrap_or_default())).to_string();
         let title = line(self.title.take());
         let has_parts = !title.is_empty()
             || self.body.as_deref().is_some_and(|b| !b.trim().is_empty())

@@ -57,7 +57,10 @@ fn name_param(h: &Helper<'_>, helper: &'static str) -> Result<String, RenderErro
     let Some(p) = h.param(0) else {
         return Err(RenderErrorReason::ParamNotFoundForIndex(helper, 0).into());
     };
-    Ok(p.value().render())
+    Ok(match p.value() {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.render(),
+    })
 }
 
 /// Renders the block of `h` into a string, with value escaping when `raw`.
