@@ -503,6 +503,9 @@ fn escape_functions() {
             .replace("~c~", "\\~c\\~")
     );
     assert_eq!(escape::discord("@everyone"), "@\u{200B}everyone");
+    // A version number is not a list item.
+    assert_eq!(escape::discord("0.0.1 and\n1.5"), "0.0.1 and\n1.5");
+    assert_eq!(escape::discord("1.\n12. x"), "1\\.\n12\\. x");
     // Bare URLs stay clickable: no escapes inside them.
     assert_eq!(
         escape::discord("see https://x.org/a_b*c and a_b"),

@@ -104,7 +104,11 @@ pub(crate) fn escape(s: &str) -> String {
                             break;
                         }
                     }
-                    if let Some(&(_, '.')) = iter.peek() {
+                    // Only `1. ` (a space after the dot) starts a list:
+                    // `0.0.1` is left as it is.
+                    if let Some(&(j, '.')) = iter.peek()
+                        && s[j + 1..].chars().next().is_none_or(char::is_whitespace)
+                    {
                         out.push_str("\\.");
                         iter.next();
                         prev = Some('.');
