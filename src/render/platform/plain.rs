@@ -27,6 +27,10 @@ pub(crate) struct Plain;
 
 /// Plain text (stdout): control characters stripped except newline.
 pub(crate) fn escape(s: &str) -> String {
+    // Most text has nothing to drop (URLs, names, times).
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return s.to_string();
+    }
     s.chars()
         .filter_map(|c| match c {
             '\t' => Some(' '),
