@@ -468,7 +468,8 @@ impl RawParts {
                 String::new()
             }),
         };
-        let line = |v: Option<String>| trim_separators(&one_line(&v.unwrap_or_default())).to_string();
+        let line =
+            |v: Option<String>| trim_separators(&one_line(&v.unwrap_or_default())).to_string();
         let title = line(self.title.take());
         let has_parts = !title.is_empty()
             || self.body.as_deref().is_some_and(|b| !b.trim().is_empty())

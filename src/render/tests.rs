@@ -1336,3 +1336,40 @@ fn commit_struct_renders_in_order() {
     let b = text.find("bbbbbbb second").unwrap();
     assert!(a < b, "{text}");
 }
+
+#[test]
+fn stdout_prints_a_readable_plain_card() {
+    let pr = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "pull_request.merged")
+        .unwrap();
+    let card = r().render(Platform::Plain, "default", &pr);
+    let text = plain_text(&card);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("🟣 octocat merged pull request #42"),
+        "{text}"
+    );
+    assert_eq!(lines[1], "  #42 Add a frobnicator");
+    assert_eq!(
+        lines[2],
+        "  https://github.com/octo-org/hello-world/pull/42"
+    );
+    assert_eq!(lines[3], "  by octocat");
+    assert!(text.contains("\n  Branch: main ← feature/frob\n"), "{text}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("  octo-org/hello-world · GitHub"),
+        "{text}"
+    );
+    // No markup on stdout.
+    assert!(!text.contains('`') && !text.contains("<http"), "{text}");
+    assert_eq!(
+        card_body(Platform::Plain, None, &card),
+        json!({ "text": text })
+    );
+    // What the outbox stores reads back as the same card.
+    assert_eq!(Card::from_stored(&card.to_stored()), card);
+}
