@@ -16,7 +16,7 @@ use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use crate::config::{Config, SinkKind};
 use crate::outbox::{Row, Status};
 use crate::pipeline::Pipeline;
-use crate::render::{Renderer, request_body};
+use crate::render::Renderer;
 use crate::service::{self, ServeOptions};
 use crate::sources::{self, Delivery};
 
@@ -395,11 +395,7 @@ fn render(
                     "sink": p.destination.target.sink,
                     "platform": p.platform.as_str(),
                     "channel": p.destination.target.channel,
-                    "body": request_body(
-                        p.platform,
-                        p.destination.target.channel.as_deref(),
-                        p.text()
-                    ),
+                    "body": p.body(),
                 })
             })
             .collect();
@@ -426,7 +422,7 @@ fn render(
             p.platform.as_str(),
             p.destination.template
         )?;
-        writeln!(out, "{}\n", p.text())?;
+        writeln!(out, "{}", p.card.preview())?;
     }
     Ok(())
 }

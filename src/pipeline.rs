@@ -1,13 +1,14 @@
 //! The reloadable heart of the service: a validated config and its compiled
 //! templates, and the step that turns one event into the messages to queue
-//! (route, then render for each target's platform).
+//! (route, then render a card for each target's platform, kept in the
+//! outbox in its stored form).
 
 use std::path::Path;
 
 use crate::config::{Config, SinkKind};
 use crate::event::Event;
 use crate::outbox::{Lane, NewMessage};
-use crate::render::{EventContext, Platform, Renderer, TemplateProblem};
+use crate::render::{Card, EventContext, Platform, Renderer, TemplateProblem};
 use crate::routing::{self, Destination};
 
 /// Config plus templates: swapped whole on reload.
@@ -22,7 +23,9 @@ pub struct Prepared {
     pub destination: Destination,
     pub sink_kind: SinkKind,
     pub platform: Platform,
-    /// The message as queued: lane and rendered text.
+    /// The rendered card.
+    pub card: Card,
+    /// The message as queued: lane and the card's stored form.
     pub message: NewMessage,
 }
 
@@ -73,9 +76,18 @@ pub fn unknown_template_sets(config: &Config, renderer: &Renderer) -> Vec<Templa
 }
 
 impl Prepared {
-    /// The rendered text.
+    /// The card's text line (the whole message for a text-only card).
     pub fn text(&self) -> &str {
-        &self.message.message
+        &self.card.text
+    }
+
+    /// The exact request body its sink will post.
+    pub fn body(&self) -> serde_json::Value {
+        crate::render::card_body(
+            self.platform,
+            self.destination.target.channel.as_deref(),
+            &self.card,
+        )
     }
 }
 
@@ -110,7 +122,7 @@ impl Pipeline {
                 // Routes only name configured sinks (checked at load).
                 let sink = self.config.sinks.get(&destination.target.sink)?;
                 let platform = Platform::for_sink(sink.kind);
-                let text = self
+                let card = self
                     .renderer
                     .render_in(platform, &destination.template, &ctx);
                 Some(Prepared {
@@ -119,8 +131,9 @@ impl Pipeline {
                             sink: destination.target.sink.clone(),
                             channel: destination.target.channel.clone().unwrap_or_default(),
                         },
-                        message: text,
+                        message: card.to_stored(),
                     },
+                    card,
                     destination,
                     sink_kind: sink.kind,
                     platform,

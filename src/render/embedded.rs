@@ -1,46 +1,34 @@
 //! The default templates compiled into the binary, from the repo's
-//! `templates/<platform>/<set>/<name>.hbs` (which users can copy and edit).
+//! `templates/shared/<set>/<name>.hbs` (which users can copy and edit):
+//! one set that every platform renders with its own escaping and markup.
 
 /// One embedded template.
 pub(crate) struct Embedded {
-    pub platform: &'static str,
     pub set: &'static str,
     pub name: &'static str,
     pub source: &'static str,
 }
 
 macro_rules! embed {
-    ($platform:literal, $set:literal, $name:literal) => {
-        Embedded {
-            platform: $platform,
-            set: $set,
-            name: $name,
-            source: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/templates/",
-                $platform,
-                "/",
-                $set,
-                "/",
-                $name,
-                ".hbs"
-            )),
-        }
-    };
-}
-
-/// Every platform gets the same set of names.
-macro_rules! embed_all {
     ($($set:literal / $name:literal),* $(,)?) => {
         &[$(
-            embed!("slack", $set, $name),
-            embed!("discord", $set, $name),
-            embed!("plain", $set, $name),
+            Embedded {
+                set: $set,
+                name: $name,
+                source: include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/templates/shared/",
+                    $set,
+                    "/",
+                    $name,
+                    ".hbs"
+                )),
+            },
         )*]
     };
 }
 
-pub(crate) static EMBEDDED: &[Embedded] = embed_all![
+pub(crate) static EMBEDDED: &[Embedded] = embed![
     "default" / "default",
     "default" / "push",
     "default" / "pull_request",
@@ -54,11 +42,12 @@ pub(crate) static EMBEDDED: &[Embedded] = embed_all![
     "default" / "workflow_run",
     "default" / "ping",
     "default" / "repository",
-    "default" / "repo",
-    "default" / "repo.content",
-    "default" / "repo.config",
-    "default" / "discussion",
-    "default" / "discussion.comment",
+    "default" / "huggingface",
+    "default" / "huggingface.repo",
+    "default" / "huggingface.repo.content",
+    "default" / "huggingface.repo.config",
+    "default" / "huggingface.discussion",
+    "default" / "huggingface.discussion.comment",
     "default" / "build",
     "default" / "check_run",
     "default" / "check_suite",

@@ -1,27 +1,32 @@
-//! Text safety per platform: the `{{ }}` escape functions (Slack mrkdwn,
-//! Discord markdown, plain text), URL sanitising for links, and cutting text
-//! at character (and, where cheap, grapheme) boundaries.
+//! Text safety shared by every platform: the mention guard (`@everyone`,
+//! `@here`, `@channel` made inert with a zero-width space, even when split
+//! by characters that are dropped), the characters dropped everywhere, URL
+//! sanitising for link markup, and cutting text at character (and, where
+//! cheap, grapheme) boundaries. Each platform's own escaping lives in its
+//! module under `platform/` and is built from these pieces.
 
 use std::borrow::Cow;
 
 use super::Platform;
+
+#[cfg(test)]
+pub(crate) use super::platform::discord::escape as discord;
+pub(crate) use super::platform::plain::escape as plain;
+#[cfg(test)]
+pub(crate) use super::platform::slack::escape as slack;
 
 /// Zero-width space: placed after `@` so `@everyone` / `@here` cannot ping.
 pub(crate) const ZWSP: char = '\u{200B}';
 
 /// Escapes payload text for `platform` (the registry's `{{ }}` escape fn).
 pub(crate) fn escape(platform: Platform, s: &str) -> String {
-    match platform {
-        Platform::Slack => slack(s),
-        Platform::Discord => discord(s),
-        Platform::Plain => plain(s),
-    }
+    platform.dialect().escape(s)
 }
 
 /// Characters dropped on every platform: control characters other than
 /// newline and tab (tab becomes a space), and bidi embedding/override/isolate
 /// marks that could make displayed text lie about its order.
-fn dropped(c: char) -> bool {
+pub(crate) fn dropped(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -32,7 +37,7 @@ fn dropped(c: char) -> bool {
 /// look-ahead (the word after an `@`, a URL start, the `.` after a list
 /// number) must see the text as it will be shown, or `@\u{202E}here` would
 /// pass the mention guard as `@` + `\u{202E}here` and come out as `@here`.
-fn without(s: &str, drop: impl Fn(char) -> bool) -> Cow<'_, str> {
+pub(crate) fn without(s: &str, drop: impl Fn(char) -> bool) -> Cow<'_, str> {
     if s.chars().any(&drop) {
         Cow::Owned(s.chars().filter(|&c| !drop(c)).collect())
     } else {
@@ -41,173 +46,70 @@ fn without(s: &str, drop: impl Fn(char) -> bool) -> Cow<'_, str> {
 }
 
 /// True when `rest` (the text right after an `@`, dropped characters
-/// already removed) starts with a mass-mention word for `platform`.
-fn mass_mention(platform: Platform, rest: &str) -> bool {
-    let words: &[&str] = match platform {
-        Platform::Slack => &["everyone", "here", "channel"],
-        Platform::Discord => &["everyone", "here"],
-        Platform::Plain => &[],
-    };
+/// already removed) starts with one of the mass-mention `words` of a
+/// platform.
+pub(crate) fn mass_mention(words: &[&str], rest: &str) -> bool {
     words.iter().any(|w| {
         rest.get(..w.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(w))
     })
 }
 
-/// Slack mrkdwn: `&`, `<`, `>` become entities (so `<!channel>`, `<@U1>`,
-/// `<url|text>` in payload text are shown, not obeyed), and `@channel`,
-/// `@here`, `@everyone` get a zero-width space after the `@`.
-pub(crate) fn slack(s: &str) -> String {
-    let s = &*without(s, dropped);
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for (i, c) in s.char_indices() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\t' => out.push(' '),
-            '@' => {
-                out.push('@');
-                if mass_mention(Platform::Slack, &s[i + 1..]) {
-                    out.push(ZWSP);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Discord markdown: backslash-escapes `\ * _ ~ ` | > < [ ]`, heading / list
-/// markers at line start (`#`, `-`, `1.`), makes `@everyone` / `@here` inert
-/// with a zero-width space, and leaves bare `http(s)://` URLs untouched (an
-/// escape inside a URL would become part of the link).
-pub(crate) fn discord(s: &str) -> String {
-    let s = &*without(s, dropped);
-    let mut out = String::with_capacity(s.len() + s.len() / 4);
-    let mut line_start = true;
-    let mut in_url = false;
-    let mut prev: Option<char> = None;
-    let mut iter = s.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        if c == '\t' {
-            out.push(' ');
-            prev = Some(' ');
-            in_url = false;
-            continue;
-        }
-        if in_url && (c.is_whitespace() || c == '<') {
-            in_url = false;
-        }
-        if !in_url && starts_url(&s[i..]) && !prev.is_some_and(|p| p.is_alphanumeric()) {
-            in_url = true;
-        }
-        if c == '\n' {
-            out.push('\n');
-            line_start = true;
-            in_url = false;
-            prev = Some(c);
-            continue;
-        }
-        if line_start {
-            if c == ' ' {
-                out.push(c);
-                prev = Some(c);
-                continue;
-            }
-            line_start = false;
-            match c {
-                '#' | '-' | '+' => {
-                    out.push('\\');
-                    out.push(c);
-                    prev = Some(c);
-                    continue;
-                }
-                '0'..='9' => {
-                    // "1. item" is an ordered list: escape the dot.
-                    out.push(c);
-                    while let Some(&(_, d)) = iter.peek() {
-                        if d.is_ascii_digit() {
-                            out.push(d);
-                            iter.next();
-                        } else {
-                            break;
-                        }
-                    }
-                    if let Some(&(_, '.')) = iter.peek() {
-                        out.push_str("\\.");
-                        iter.next();
-                        prev = Some('.');
-                    } else {
-                        prev = Some('0');
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match c {
-            '@' => {
-                out.push('@');
-                if mass_mention(Platform::Discord, &s[i + 1..]) {
-                    out.push(ZWSP);
-                }
-            }
-            '<' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '*' | '_' | '~' | '`' | '|' | '>' if !in_url => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-        prev = Some(c);
-    }
-    out
-}
-
-fn starts_url(s: &str) -> bool {
+pub(crate) fn starts_url(s: &str) -> bool {
     let b = s.as_bytes();
     let has = |p: &[u8]| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p);
     has(b"http://") || has(b"https://")
 }
 
-/// Plain text (stdout): control characters stripped except newline.
-pub(crate) fn plain(s: &str) -> String {
-    s.chars()
-        .filter_map(|c| match c {
-            '\t' => Some(' '),
-            c if dropped(c) => None,
-            c => Some(c),
-        })
-        .collect()
+/// Text for inside a code span of `platform`.
+#[cfg(test)]
+pub(crate) fn code_text(platform: Platform, s: &str) -> String {
+    platform.dialect().code_text(s)
+}
+
+/// How a platform writes text inside a code span.
+pub(crate) struct CodeRules {
+    /// Slack: `&`, `<`, `>` as entities.
+    pub entities: bool,
+    /// Discord: an invisible space after `<`, so no client reads `<@1>`.
+    pub break_angle: bool,
+    /// The mass-mention words to guard (none for plain text).
+    pub mention_words: &'static [&'static str],
 }
 
 /// Text for inside a code span: no backtick can close the span (they become
-/// `ˋ`), no newline breaks it, mass mentions are inert, and Slack still gets
-/// its three entities.
-pub(crate) fn code_text(platform: Platform, s: &str) -> String {
+/// `ˋ`), no newline breaks it, mass mentions are inert, and entities where
+/// the platform wants them.
+pub(crate) fn code_text_with(s: &str, rules: &CodeRules) -> String {
+    code_with(s, rules, false)
+}
+
+/// Text for inside a fenced code block: as [`code_text_with`], but line
+/// breaks are kept (no backtick can close the fence).
+pub(crate) fn code_block_with(s: &str, rules: &CodeRules) -> String {
+    code_with(s, rules, true)
+}
+
+fn code_with(s: &str, rules: &CodeRules, keep_lines: bool) -> String {
     // `\r` is kept for the match below, which makes it a space.
     let s = &*without(s, |c| dropped(c) && c != '\r');
     let mut out = String::with_capacity(s.len() + 8);
     for (i, c) in s.char_indices() {
         match c {
             '`' => out.push('\u{02CB}'),
+            '\n' if keep_lines => out.push('\n'),
+            '\r' if keep_lines => {}
             '\n' | '\r' | '\t' => out.push(' '),
-            '&' if platform == Platform::Slack => out.push_str("&amp;"),
-            '<' if platform == Platform::Slack => out.push_str("&lt;"),
-            // Code spans show `<@1>` literally; the invisible space makes
-            // sure no client ever reads a mention there.
-            '<' if platform == Platform::Discord => {
+            '&' if rules.entities => out.push_str("&amp;"),
+            '<' if rules.entities => out.push_str("&lt;"),
+            '>' if rules.entities => out.push_str("&gt;"),
+            '<' if rules.break_angle => {
                 out.push('<');
                 out.push(ZWSP);
             }
-            '>' if platform == Platform::Slack => out.push_str("&gt;"),
             '@' => {
                 out.push('@');
-                if platform != Platform::Plain && mass_mention(platform, &s[i + 1..]) {
+                if mass_mention(rules.mention_words, &s[i + 1..]) {
                     out.push(ZWSP);
                 }
             }
@@ -217,10 +119,23 @@ pub(crate) fn code_text(platform: Platform, s: &str) -> String {
     out
 }
 
+/// A URL fit to put inside `platform`'s link markup, or `None` when it is
+/// not an absolute `http(s)` URL.
+#[cfg(test)]
+pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
+    platform.dialect().sanitize_url(url)
+}
+
 /// A URL fit to put inside link markup, or `None` when it is not an
 /// absolute `http(s)` URL. Characters that could end the markup (`|`, `>`,
-/// `)`, spaces, …) are percent-encoded; Slack also wants `&` as `&amp;`.
-pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
+/// `)`, spaces, …) are percent-encoded, except brackets and `|` when
+/// `keep_brackets` (plain text has no markup to end); `amp_entity` writes
+/// `&` as `&amp;` (Slack).
+pub(crate) fn sanitize_url_with(
+    url: &str,
+    keep_brackets: bool,
+    amp_entity: bool,
+) -> Option<String> {
     let url = url.trim();
     if !starts_url(url) {
         return None;
@@ -244,13 +159,13 @@ pub(crate) fn sanitize_url(platform: Platform, url: &str) -> Option<String> {
                 push_pct(&mut out, c);
             }
             '<' | '>' | '"' | '`' | '\\' | '|' | '(' | ')' | '[' | ']' | '{' | '}' => {
-                if platform == Platform::Plain && !matches!(c, '<' | '>' | '"' | '`' | '\\') {
+                if keep_brackets && !matches!(c, '<' | '>' | '"' | '`' | '\\') {
                     out.push(c);
                 } else {
                     push_pct(&mut out, c);
                 }
             }
-            '&' if platform == Platform::Slack => out.push_str("&amp;"),
+            '&' if amp_entity => out.push_str("&amp;"),
             c if dropped(c) => push_pct(&mut out, c),
             c => out.push(c),
         }
@@ -352,4 +267,27 @@ pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     let mut out = s[..keep].trim_end().to_string();
     out.push('…');
     out
+}
+
+/// `s` on one line: every run of whitespace that holds a line break becomes
+/// one space, and the ends are trimmed (titles, names, field names and
+/// footers are one line on every platform).
+pub(crate) fn one_line(s: &str) -> Cow<'_, str> {
+    let s = s.trim();
+    if !s.contains(['\n', '\r', '\u{2028}', '\u{2029}']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, line) in s
+        .split(['\n', '\r', '\u{2028}', '\u{2029}'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    Cow::Owned(out)
 }

@@ -1,4 +1,5 @@
-//! Template helpers, one set per platform.
+//! Template helpers, one set per platform (the markup comes from the
+//! platform's module), and the card's block helpers `part` and `field`.
 //!
 //! Two kinds, so that payload text is escaped exactly once:
 //! - *value* helpers (`truncate`, `short_sha`, `first_line`, `plural`,
@@ -10,6 +11,10 @@
 //!   text arguments themselves and write finished markup. Their block forms
 //!   (`{{#bold}}…{{/bold}}`) wrap already-rendered (already escaped) content,
 //!   which is how markup nests: `{{#bold}}{{link url text}}{{/bold}}`.
+//!   `markdown` converts payload Markdown to the platform's markup.
+//! - *card* helpers: `{{#part "title"}}…{{/part}}` renders its block into
+//!   that part of the card, `{{#field "Labels"}}…{{/field}}` adds a field;
+//!   both write nothing where they stand (see [`parts`](super::parts)).
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, JsonRender, JsonTruthy, Output,
@@ -19,12 +24,14 @@ use serde_json::Value as Json;
 use std::borrow::Cow;
 
 use super::Platform;
-use super::escape::{self, code_text, sanitize_url, truncate_chars};
+use super::escape::{self, one_line, truncate_chars};
+use super::{markdown, parts};
 
 /// Registers every hookbridge helper for `platform` on `hb`.
 pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
-    let values: [(&str, ValueFn); 13] = [
+    let values: [(&str, ValueFn); 16] = [
         ("truncate", truncate),
+        ("take_last", take_last),
         ("short_sha", short_sha),
         ("first_line", first_line),
         ("plural", plural),
@@ -37,11 +44,16 @@ pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
         ("humanize", humanize),
         ("lower", lower),
         ("upper", upper),
+        ("line", line),
+        ("source_label", source_label),
     ];
     for (name, f) in values {
         hb.register_helper(name, Box::new(Value(f)));
     }
     hb.register_helper("link", Box::new(Link { platform }));
+    hb.register_helper("markdown", Box::new(Markdown { platform }));
+    hb.register_helper("part", Box::new(parts::Part));
+    hb.register_helper("field", Box::new(parts::FieldHelper { platform }));
     hb.register_helper("code", Box::new(Code { platform }));
     hb.register_helper(
         "bold",
@@ -217,6 +229,18 @@ fn take(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
     Ok(Json::Array(items))
 }
 
+/// `{{#each (take_last list 5)}}`: the last `n` items of a list, in order
+/// (the newest commits of a push).
+fn take_last(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let list = required(h, r, "take_last", 0)?;
+    let n = count("take_last", required(h, r, "take_last", 1)?)?;
+    let items = match list {
+        Some(Json::Array(a)) => a[a.len().saturating_sub(n)..].to_vec(),
+        _ => Vec::new(),
+    };
+    Ok(Json::Array(items))
+}
+
 /// The two numbers of `{{minus a b}}` / `{{add a b}}` (missing: 0).
 fn operands(
     h: &Helper<'_>,
@@ -286,6 +310,30 @@ fn upper(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
     ))
 }
 
+/// `{{line s}}`: `s` on one line (line breaks become spaces), for names
+/// and one-line lists.
+fn line(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let s = text(required(h, r, "line", 0)?);
+    Ok(Json::String(one_line(&s).into_owned()))
+}
+
+/// `{{source_label event.source_kind}}`: `GitHub`, `GitLab`, `Hugging
+/// Face`…; other names as they are.
+fn source_label(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let s = text(required(h, r, "source_label", 0)?);
+    let label = match s.as_ref() {
+        "github" => "GitHub",
+        "gitlab" => "GitLab",
+        "gitea" => "Gitea",
+        "forgejo" => "Forgejo",
+        "gogs" => "Gogs",
+        "dagshub" => "DagsHub",
+        "huggingface" => "Hugging Face",
+        other => other,
+    };
+    Ok(Json::String(label.to_string()))
+}
+
 // --------------------------------------------------------- markup helpers
 
 fn write(out: &mut dyn Output, s: &str) -> HelperResult {
@@ -314,31 +362,35 @@ impl HelperDef for Link {
     }
 }
 
-/// The markup of one link (see [`Link`]).
+/// The markup of one link (see [`Link`]): `label` is raw text.
 pub(crate) fn link(platform: Platform, url: &str, label: &str) -> String {
-    let Some(url) = sanitize_url(platform, url) else {
-        return escape::escape(platform, label);
-    };
-    match platform {
-        Platform::Slack if label.is_empty() => format!("<{url}>"),
-        Platform::Slack => {
-            let mut label = escape::slack(label);
-            // `|` in the label is legal but ambiguous; show a look-alike.
-            if label.contains(['|', '\n']) {
-                label = label.replace('|', "\u{2223}").replace('\n', " ");
-            }
-            format!("<{url}|{label}>")
-        }
-        Platform::Discord if label.is_empty() => format!("<{url}>"),
-        Platform::Discord => {
-            let label = match label.contains('\n') {
-                true => Cow::Owned(label.replace('\n', " ")),
-                false => Cow::Borrowed(label),
-            };
-            format!("[{}](<{url}>)", escape::discord(&label))
-        }
-        Platform::Plain if label.is_empty() => url,
-        Platform::Plain => format!("{} ({url})", escape::plain(label)),
+    let d = platform.dialect();
+    d.link(url, &d.escape(&one_line(label)))
+}
+
+/// `{{markdown text 600}}`: payload Markdown as the platform's markup, an
+/// excerpt of at most about that many characters (default 4,000).
+struct Markdown {
+    platform: Platform,
+}
+impl HelperDef for Markdown {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let src = text(required(h, r, "markdown", 0)?);
+        let limit = match param(h, r, 1)? {
+            Some(v) => count("markdown", Some(v))?,
+            None => 4_000,
+        };
+        write(
+            out,
+            &markdown::convert(self.platform.dialect(), &src, limit),
+        )
     }
 }
 
@@ -356,14 +408,7 @@ impl HelperDef for Code {
         out: &mut dyn Output,
     ) -> HelperResult {
         let s = text(required(h, r, "code", 0)?);
-        let s = code_text(self.platform, s.trim());
-        if s.is_empty() {
-            return Ok(());
-        }
-        match self.platform {
-            Platform::Plain => write(out, &s),
-            _ => write(out, &format!("`{s}`")),
-        }
+        write(out, &self.platform.dialect().code(&s))
     }
 }
 
@@ -424,15 +469,10 @@ fn wrap(platform: Platform, style: Style, inner: &str) -> String {
             .collect::<Vec<_>>()
             .join("\n");
     }
-    let inner = inner.trim();
-    if inner.is_empty() {
-        return String::new();
+    let d = platform.dialect();
+    match style {
+        Style::Bold => d.bold(inner),
+        Style::Italic => d.italic(inner),
+        Style::Quote => unreachable!("quotes are handled above"),
     }
-    let mark = match (platform, style) {
-        (Platform::Plain, _) => "",
-        (Platform::Slack, Style::Bold) => "*",
-        (Platform::Discord, Style::Bold) => "**",
-        (_, _) => "_",
-    };
-    format!("{mark}{inner}{mark}")
 }

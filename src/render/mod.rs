@@ -1,16 +1,26 @@
-//! Rendering: one Handlebars registry per platform (Slack mrkdwn, Discord
-//! markdown, plain text), embedded default templates overridable from
-//! `templates/`, inert mentions, and platform size limits.
+//! Rendering: Handlebars templates turned into [`Card`]s, one registry per
+//! platform (each with its own escaping and markup helpers, from
+//! `platform/`), embedded default templates overridable from `templates/`,
+//! inert mentions, and the platforms' size limits.
 //!
-//! Template names inside a registry are `<set>/<name>` (`default/push`,
-//! `compact/default`); files are `<dir>/<platform>/<set>/<name>.hbs`. The
-//! lookup for set S and kind `a.b.c` is `S/a.b.c`, `S/a.b`, `S/a`,
-//! `S/default`, then the same in set `default`.
+//! Templates are shared by every platform or written for one:
+//! `<dir>/shared/<set>/<name>.hbs` renders on all of them (the embedded
+//! defaults are such a set), `<dir>/<platform>/<set>/<name>.hbs` on that
+//! platform only. The lookup for set S and kind `a.b.c` tries the names
+//! `S/a.b.c`, `S/a.b`, `S/a`, `S/default`, then the same in set `default`;
+//! for each name the platform's own file first, then the shared one.
+//! Hugging Face Hub kinds are looked up under the prefix `huggingface.`
+//! (`huggingface.discussion.create`, …, `huggingface`), so they never take
+//! a forge's template of the same name.
 
+mod card;
 mod embedded;
 mod escape;
 mod helpers;
 pub mod limits;
+mod markdown;
+mod parts;
+mod platform;
 mod samples;
 #[cfg(test)]
 mod tests;
@@ -21,41 +31,35 @@ use std::path::Path;
 use handlebars::{
     Context, Handlebars, RenderError, RenderErrorReason, TemplateError, TemplateErrorReason,
 };
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
-use crate::config::SinkKind;
+pub use card::{Author, Card, Field, STATES as COLOR_STATES};
+pub use platform::Platform;
+
 use crate::event::{Event, kind_matches};
 
-/// The dialect a message is rendered in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Platform {
-    Slack,
-    Discord,
-    /// Plain text, for the stdout sink.
-    Plain,
-}
+/// The directory of templates every platform renders.
+pub const SHARED_DIR: &str = "shared";
 
-impl Platform {
-    pub const ALL: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Plain];
+/// Registry names of shared templates start with this (it cannot come from
+/// a directory name), so `shared/default/push` and `slack/default/push` are
+/// two templates in the Slack registry.
+const SHARED: &str = "\u{1}";
 
-    pub fn for_sink(kind: SinkKind) -> Platform {
-        match kind {
-            SinkKind::Slack => Platform::Slack,
-            SinkKind::Discord => Platform::Discord,
-            SinkKind::Stdout => Platform::Plain,
+/// The prefix Hugging Face Hub kinds are looked up under.
+pub const HUB_PREFIX: &str = "huggingface";
+
+/// The name templates are looked up by for `event`: its kind, or for the
+/// Hugging Face Hub `huggingface.<kind>`.
+pub fn lookup_key(event: &Event) -> String {
+    if event.source_kind == HUB_PREFIX {
+        if event.kind.is_empty() {
+            HUB_PREFIX.to_string()
+        } else {
+            format!("{HUB_PREFIX}.{}", event.kind)
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-            Platform::Plain => "plain",
-        }
-    }
-
-    fn from_dir_name(name: &str) -> Option<Platform> {
-        Platform::ALL.into_iter().find(|p| p.as_str() == name)
+    } else {
+        event.kind.clone()
     }
 }
 
@@ -88,8 +92,8 @@ pub struct Renderer {
     slack: Handlebars<'static>,
     discord: Handlebars<'static>,
     plain: Handlebars<'static>,
-    /// Where each `(platform, "set/name")` came from: a file path or
-    /// `embedded:<platform>/<set>/<name>`.
+    /// Where each `(platform, registry name)` came from: a file path or
+    /// `embedded:shared/<set>/<name>`.
     origins: BTreeMap<(Platform, String), String>,
 }
 
@@ -106,6 +110,22 @@ impl std::fmt::Debug for Renderer {
     }
 }
 
+/// `set/name` of a registry name, and whether it is a shared template.
+fn split_name(name: &str) -> (bool, &str) {
+    match name.strip_prefix(SHARED) {
+        Some(rest) => (true, rest),
+        None => (false, name),
+    }
+}
+
+/// The name a person reads: `shared/default/push` or `default/push`.
+fn display_name(name: &str) -> String {
+    match split_name(name) {
+        (true, rest) => format!("{SHARED_DIR}/{rest}"),
+        (false, rest) => rest.to_string(),
+    }
+}
+
 impl Renderer {
     /// Embedded defaults, overridden by files under `dir` (a missing `dir`
     /// means defaults only). Fails on a template that does not compile.
@@ -114,7 +134,8 @@ impl Renderer {
     }
 
     /// Strict check for `hookbridge check`: every template compiles and
-    /// renders a sample event in strict mode. Empty when all is well.
+    /// renders a sample event in strict mode, on every platform it serves,
+    /// into a card whose parts are all valid. Empty when all is well.
     pub fn check(dir: &Path) -> Vec<TemplateProblem> {
         let (renderer, mut problems) = match Renderer::build(dir, true) {
             Ok(ok) => ok,
@@ -124,7 +145,8 @@ impl Renderer {
         let mut seen = HashSet::new();
         for ((platform, name), origin) in &renderer.origins {
             let hb = renderer.registry(*platform);
-            let kind_part = name.split_once('/').map(|(_, k)| k).unwrap_or(name);
+            let (_, set_name) = split_name(name);
+            let kind_part = set_name.split_once('/').map(|(_, k)| k).unwrap_or(set_name);
             let (samples, known) = samples_for(&all_samples, kind_part);
             for sample in &samples {
                 let ctx = match context(sample) {
@@ -143,34 +165,39 @@ impl Renderer {
                 };
                 // (line, reason): one problem per distinct failure, named
                 // with the first sample that shows it.
-                let failure = match hb.render_with_context(name, &ctx) {
-                    Ok(text) if text.trim().is_empty() => Some((
+                let mut failures = Vec::new();
+                match render_card(hb, name, &ctx) {
+                    Ok((card, _)) if card.is_empty() => failures.push((
                         None,
                         "renders nothing (an empty message cannot be sent)".to_string(),
                     )),
-                    Ok(_) => None,
-                    Err(e) if !known && is_payload_miss(&e) => None,
-                    Err(e) => Some((e.line_no, render_reason(&e))),
-                };
-                if let Some((line, reason)) = failure
-                    && seen.insert((origin.clone(), line, reason.clone()))
-                {
-                    problems.push(TemplateProblem {
-                        template: origin.clone(),
-                        line,
-                        message: format!("{reason} (rendering a sample `{}` event)", sample.kind),
-                    });
+                    Ok((_, card_problems)) => {
+                        failures.extend(card_problems.into_iter().map(|p| (None, p)));
+                    }
+                    Err(e) if !known && is_payload_miss(&e) => {}
+                    Err(e) => failures.push((e.line_no, render_reason(&e))),
+                }
+                for (line, reason) in failures {
+                    if seen.insert((origin.clone(), line, reason.clone())) {
+                        problems.push(TemplateProblem {
+                            template: origin.clone(),
+                            line,
+                            message: format!(
+                                "{reason} (rendering a sample `{}` event)",
+                                sample.kind
+                            ),
+                        });
+                    }
                 }
             }
         }
         problems
     }
 
-    /// Renders `event` with template set `set` for `platform`: the message
-    /// text, escaped, mention-safe and within the platform's limits. Never
-    /// fails: a template that errors at render time falls back to the
-    /// embedded generic template.
-    pub fn render(&self, platform: Platform, set: &str, event: &Event) -> String {
+    /// Renders `event` with template set `set` for `platform`: the card,
+    /// escaped, mention-safe and bounded. Never fails: a template that
+    /// errors at render time falls back to the embedded generic template.
+    pub fn render(&self, platform: Platform, set: &str, event: &Event) -> Card {
         self.render_in(
             platform,
             set,
@@ -181,17 +208,19 @@ impl Renderer {
     /// As [`render`](Self::render), with a context built once per event and
     /// shared by all of its targets (the request path's form: no copy of
     /// the payload).
-    pub fn render_in(&self, platform: Platform, set: &str, ctx: &EventContext<'_>) -> String {
-        let text = self.render_unlimited(platform, set, ctx);
-        limits::enforce(platform, text)
+    pub fn render_in(&self, platform: Platform, set: &str, ctx: &EventContext<'_>) -> Card {
+        bound(platform, self.render_unlimited(platform, set, ctx))
     }
 
     /// True when some platform has a template in set `set` (a route naming
     /// a set nobody defined probably has a typo).
     pub fn has_set(&self, set: &str) -> bool {
-        self.origins
-            .keys()
-            .any(|(_, n)| n.split_once('/').is_some_and(|(s, _)| s == set))
+        self.origins.keys().any(|(_, n)| {
+            split_name(n)
+                .1
+                .split_once('/')
+                .is_some_and(|(s, _)| s == set)
+        })
     }
 
     /// Every template set some platform has, sorted.
@@ -199,84 +228,94 @@ impl Renderer {
         let sets: std::collections::BTreeSet<&str> = self
             .origins
             .keys()
-            .filter_map(|(_, n)| n.split_once('/').map(|(s, _)| s))
+            .filter_map(|(_, n)| split_name(n).1.split_once('/').map(|(s, _)| s))
             .collect();
         sets.into_iter().map(str::to_string).collect()
     }
 
-    /// Names of the templates `platform` has, as `set/name` (for listings).
+    /// Names of the templates `platform` has, as `set/name` for its own
+    /// and `shared/set/name` for shared ones (for listings).
     pub fn template_names(&self, platform: Platform) -> Vec<String> {
         self.origins
             .keys()
             .filter(|(p, _)| *p == platform)
-            .map(|(_, n)| n.clone())
+            .map(|(_, n)| display_name(n))
             .collect()
     }
 
-    /// The template (`set/name`) that `render` would use first.
-    pub fn resolve(&self, platform: Platform, set: &str, kind: &str) -> Option<String> {
+    /// The template that `render` would use first for lookup key `key`
+    /// (see [`lookup_key`]), as [`template_names`](Self::template_names)
+    /// writes it.
+    pub fn resolve(&self, platform: Platform, set: &str, key: &str) -> Option<String> {
+        self.resolve_name(platform, set, key)
+            .map(|n| display_name(&n))
+    }
+
+    fn resolve_name(&self, platform: Platform, set: &str, key: &str) -> Option<String> {
         let hb = self.registry(platform);
         let sets: &[&str] = if set == "default" || set.is_empty() {
             &["default"]
         } else {
             &[set, "default"]
         };
+        let find = |name: String| -> Option<String> {
+            if hb.has_template(&name) {
+                return Some(name);
+            }
+            let shared = format!("{SHARED}{name}");
+            hb.has_template(&shared).then_some(shared)
+        };
         for s in sets {
-            let mut k = kind;
+            let mut k = key;
             loop {
-                if !k.is_empty() {
-                    let name = format!("{s}/{k}");
-                    if hb.has_template(&name) {
-                        return Some(name);
-                    }
+                if !k.is_empty()
+                    && let Some(found) = find(format!("{s}/{k}"))
+                {
+                    return Some(found);
                 }
                 match k.rfind('.') {
                     Some(i) => k = &k[..i],
                     None => break,
                 }
             }
-            let name = format!("{s}/default");
-            if hb.has_template(&name) {
-                return Some(name);
+            if let Some(found) = find(format!("{s}/default")) {
+                return Some(found);
             }
         }
         None
     }
 
-    fn render_unlimited(&self, platform: Platform, set: &str, ectx: &EventContext<'_>) -> String {
+    fn render_unlimited(&self, platform: Platform, set: &str, ectx: &EventContext<'_>) -> Card {
         let hb = self.registry(platform);
         let event = ectx.event;
         let ctx = match &ectx.context {
             Ok(ctx) => ctx,
             Err(e) => {
                 tracing::warn!(kind = %event.kind, error = %e, "event does not serialise; minimal message");
-                return minimal(platform, event);
+                return Card::text_only(minimal(platform, event));
             }
         };
-        if let Some(name) = self.resolve(platform, set, &event.kind) {
-            match hb.render_with_context(&name, ctx) {
-                Ok(text) => {
-                    let text = tidy(&text);
-                    if !text.is_empty() {
-                        return text;
-                    }
-                    tracing::warn!(template = %name, platform = platform.as_str(), kind = %event.kind,
+        if let Some(name) = self.resolve_name(platform, set, &lookup_key(event)) {
+            match render_card(hb, &name, ctx) {
+                Ok((card, _)) if !card.is_empty() => return card,
+                Ok(_) => {
+                    tracing::warn!(template = %display_name(&name), platform = platform.as_str(), kind = %event.kind,
                         "template rendered nothing; using the generic template");
                 }
                 Err(e) => {
-                    tracing::warn!(template = %name, platform = platform.as_str(), kind = %event.kind,
+                    tracing::warn!(template = %display_name(&name), platform = platform.as_str(), kind = %event.kind,
                         error = %render_reason(&e), line = ?e.line_no,
                         "template failed; using the generic template");
                 }
             }
         }
-        match hb.render_with_context(FALLBACK, ctx) {
-            Ok(text) if !tidy(&text).is_empty() => tidy(&text),
-            Ok(_) => minimal(platform, event),
+        match render_card(hb, FALLBACK, ctx) {
+            Ok((card, _)) if !card.is_empty() => card,
+            Ok(_) => Card::text_only(minimal(platform, event)),
             Err(e) => {
                 tracing::warn!(platform = platform.as_str(), kind = %event.kind,
                     error = %render_reason(&e), "generic template failed; minimal message");
-                minimal(platform, event)
+                Card::text_only(minimal(platform, event))
             }
         }
     }
@@ -297,6 +336,27 @@ impl Renderer {
         }
     }
 
+    /// Registers `source` as `name` for `platforms`, recording its origin;
+    /// a compile error goes to `problems` once.
+    fn register(
+        &mut self,
+        platforms: &[Platform],
+        name: &str,
+        source: &str,
+        origin: &str,
+        problems: &mut Vec<TemplateProblem>,
+    ) -> bool {
+        for p in platforms {
+            if let Err(e) = self.registry_mut(*p).register_template_string(name, source) {
+                problems.push(compile_problem(origin.to_string(), &e));
+                return false;
+            }
+            self.origins
+                .insert((*p, name.to_string()), origin.to_string());
+        }
+        true
+    }
+
     /// Embedded templates plus the files under `dir`. Besides the renderer,
     /// returns notes that are not fatal for `load` but that `check` reports
     /// (files in places the lookup never reads).
@@ -312,27 +372,22 @@ impl Renderer {
         };
         let mut problems = Vec::new();
         for t in embedded::EMBEDDED {
-            let Some(platform) = Platform::from_dir_name(t.platform) else {
-                continue;
-            };
-            let origin = format!("embedded:{}/{}/{}", t.platform, t.set, t.name);
-            let name = format!("{}/{}", t.set, t.name);
-            if let Err(e) = r
-                .registry_mut(platform)
-                .register_template_string(&name, t.source)
-            {
-                problems.push(compile_problem(origin.clone(), &e));
-                continue;
-            }
-            if t.set == "default"
+            let origin = format!("embedded:{SHARED_DIR}/{}/{}", t.set, t.name);
+            let name = format!("{SHARED}{}/{}", t.set, t.name);
+            if r.register(&Platform::ALL, &name, t.source, &origin, &mut problems)
+                && t.set == "default"
                 && t.name == "default"
-                && let Err(e) = r
-                    .registry_mut(platform)
-                    .register_template_string(FALLBACK, t.source)
             {
-                problems.push(compile_problem(origin.clone(), &e));
+                for p in Platform::ALL {
+                    if let Err(e) = r
+                        .registry_mut(p)
+                        .register_template_string(FALLBACK, t.source)
+                    {
+                        problems.push(compile_problem(origin.clone(), &e));
+                        break;
+                    }
+                }
             }
-            r.origins.insert((platform, name), origin);
         }
         let notes = r.load_dir(dir, &mut problems);
         if problems.is_empty() {
@@ -342,9 +397,10 @@ impl Renderer {
         }
     }
 
-    /// Registers `<dir>/<platform>/<set>/<name>.hbs` files over the embedded
-    /// ones. Compile and read errors go to `problems`; the returned notes
-    /// name files the lookup would never use.
+    /// Registers `<dir>/<platform>/<set>/<name>.hbs` and
+    /// `<dir>/shared/<set>/<name>.hbs` files over the embedded ones.
+    /// Compile and read errors go to `problems`; the returned notes name
+    /// files the lookup would never use.
     fn load_dir(
         &mut self,
         dir: &Path,
@@ -377,11 +433,15 @@ impl Renderer {
             }
             // Other files (a README, …) are fine; a misspelt platform
             // directory or a template in the wrong place is worth a note.
-            let Some(platform) = Platform::from_dir_name(&pname) else {
+            let (platforms, prefix): (Vec<Platform>, &str) = if pname == SHARED_DIR {
+                (Platform::ALL.to_vec(), SHARED)
+            } else if let Some(p) = Platform::from_dir_name(&pname) {
+                (vec![p], "")
+            } else {
                 if platform_dir.is_dir() {
                     notes.push(note(
                         &platform_dir,
-                        "not a platform directory (expected slack, discord or plain); ignored",
+                        "not a platform directory (expected shared, slack, discord or plain); ignored",
                     ));
                 } else if pname.ends_with(".hbs") {
                     notes.push(note(&platform_dir, MISPLACED));
@@ -418,6 +478,9 @@ impl Renderer {
                         notes.push(note(&file, MISPLACED));
                         continue;
                     }
+                    if let Some(message) = hub_name_note(stem) {
+                        notes.push(note(&file, &message));
+                    }
                     let source = match std::fs::read_to_string(&file) {
                         Ok(s) => s,
                         Err(e) => {
@@ -425,17 +488,9 @@ impl Renderer {
                             continue;
                         }
                     };
-                    let name = format!("{set}/{stem}");
+                    let name = format!("{prefix}{set}/{stem}");
                     let origin = file.display().to_string();
-                    match self
-                        .registry_mut(platform)
-                        .register_template_string(&name, &source)
-                    {
-                        Ok(()) => {
-                            self.origins.insert((platform, name), origin);
-                        }
-                        Err(e) => problems.push(compile_problem(origin, &e)),
-                    }
+                    self.register(&platforms, &name, &source, &origin, problems);
                 }
             }
         }
@@ -443,14 +498,80 @@ impl Renderer {
     }
 }
 
-const MISPLACED: &str =
-    "templates go in <platform>/<set>/<name>.hbs (e.g. slack/default/push.hbs); ignored";
+/// A note for a file named after a Hub-only kind without the Hub prefix:
+/// such templates once served Hugging Face events, which now look up
+/// `huggingface.<kind>`; no forge sends these kinds, so the file would never
+/// be used. (`discussion.*` files are fine: they serve GitHub discussions.)
+fn hub_name_note(stem: &str) -> Option<String> {
+    let hub_only = stem == "repo" || stem.starts_with("repo.");
+    hub_only.then(|| {
+        format!(
+            "Hugging Face events are looked up as {HUB_PREFIX}.<kind> (name the file {HUB_PREFIX}.{stem}.hbs for them); no forge sends this kind, so the file is never used"
+        )
+    })
+}
+
+const MISPLACED: &str = "templates go in <platform>/<set>/<name>.hbs or shared/<set>/<name>.hbs (e.g. slack/default/push.hbs); ignored";
+
+/// Renders template `name` into a card: its text and parts, checked. The
+/// second value lists the parts that were dropped (for `check`).
+fn render_card(
+    hb: &Handlebars<'static>,
+    name: &str,
+    ctx: &Context,
+) -> Result<(Card, Vec<String>), RenderError> {
+    let (text, parts) = parts::collecting(|| hb.render_with_context(name, ctx));
+    let text = text?;
+    Ok(parts.into_card(tidy(&text), tidy))
+}
+
+/// Per-part bounds applied when a card is rendered, so what the outbox
+/// stores stays small; each platform cuts to its exact limits when it
+/// builds the request body.
+fn bound(platform: Platform, mut card: Card) -> Card {
+    use limits::{TRUNCATED, fit, fit_line};
+    const LINE: usize = 2_048;
+    const BODY: usize = 16_000;
+    const FIELDS: usize = 50;
+    const VALUE: usize = 2_000;
+    card.text = fit(
+        platform,
+        card.text,
+        platform.dialect().text_max(),
+        TRUNCATED,
+    );
+    card.title = fit_line(platform, card.title, LINE);
+    card.author.name = fit_line(platform, card.author.name, LINE);
+    card.footer = fit_line(platform, card.footer, LINE);
+    card.body = fit(platform, card.body, BODY, TRUNCATED);
+    if card.fields.len() > FIELDS {
+        let more = card.fields.len() - (FIELDS - 1);
+        card.fields.truncate(FIELDS - 1);
+        card.fields.push(Field {
+            name: "…".into(),
+            value: format!("and {more} more"),
+            inline: false,
+        });
+    }
+    for f in &mut card.fields {
+        f.name = fit_line(platform, std::mem::take(&mut f.name), 256);
+        f.value = fit(platform, std::mem::take(&mut f.value), VALUE, "…");
+    }
+    card
+}
 
 /// A fresh registry for `platform`: its escaping, its helpers.
 fn registry(platform: Platform, strict: bool) -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(strict);
-    hb.register_escape_fn(move |s| escape::escape(platform, s));
+    let d = platform.dialect();
+    hb.register_escape_fn(move |s| {
+        if parts::raw_values() {
+            escape::plain(s)
+        } else {
+            d.escape(s)
+        }
+    });
     helpers::register(&mut hb, platform);
     hb
 }
@@ -572,7 +693,7 @@ fn samples_for(all: &[Event], name: &str) -> (Vec<Event>, bool) {
     }
     let matching: Vec<Event> = all
         .iter()
-        .filter(|e| kind_matches(&e.kind, name))
+        .filter(|e| kind_matches(&lookup_key(e), name))
         .cloned()
         .collect();
     if matching.is_empty() {
@@ -604,36 +725,21 @@ fn file_name(p: &Path) -> Option<String> {
     p.file_name().and_then(|n| n.to_str()).map(str::to_string)
 }
 
-/// The exact JSON request body a sink posts for `text`: Slack
+/// The exact JSON request body a sink posts for a stored message (a card,
+/// or the plain text an older version stored): Slack
 /// `chat.postMessage`/webhook body (with `channel` when given), Discord
 /// execute-webhook/create-message body (`allowed_mentions` empty), or
-/// `{"text": …}` for stdout.
-pub fn request_body(platform: Platform, channel: Option<&str>, text: &str) -> serde_json::Value {
-    match platform {
-        Platform::Slack => {
-            let blocks: Vec<Json> = limits::slack_sections(text)
-                .into_iter()
-                .map(|chunk| {
-                    json!({
-                        "type": "section",
-                        "text": {"type": "mrkdwn", "text": chunk, "verbatim": true},
-                    })
-                })
-                .collect();
-            let mut body = serde_json::Map::new();
-            if let Some(channel) = channel {
-                body.insert("channel".into(), Json::from(channel));
-            }
-            body.insert("text".into(), Json::from(text));
-            body.insert("blocks".into(), Json::Array(blocks));
-            body.insert("unfurl_links".into(), Json::Bool(false));
-            body.insert("unfurl_media".into(), Json::Bool(false));
-            Json::Object(body)
-        }
-        Platform::Discord => json!({
-            "content": text,
-            "allowed_mentions": {"parse": []},
-        }),
-        Platform::Plain => json!({ "text": text }),
-    }
+/// `{"text": …}` for stdout. Within every limit of the platform.
+pub fn request_body(platform: Platform, channel: Option<&str>, stored: &str) -> Json {
+    card_body(platform, channel, &Card::from_stored(stored))
+}
+
+/// The exact JSON request body for `card` (see [`request_body`]).
+pub fn card_body(platform: Platform, channel: Option<&str>, card: &Card) -> Json {
+    platform.dialect().body(card, channel)
+}
+
+/// The card as the stdout sink prints it: readable plain text.
+pub fn plain_text(card: &Card) -> String {
+    platform::plain::text(card)
 }

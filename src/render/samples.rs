@@ -73,7 +73,9 @@ pub(crate) fn push(n: usize, total: usize) -> Event {
     e.compare_url = format!("{REPO_URL}/compare/0d1a26e67d8f...1481a2de7b2a");
     e.url = e.compare_url.clone();
     e.total_commits = total;
+    // Newest first, as the sources hand them over.
     e.commits = (0..n)
+        .rev()
         .map(|i| {
             let id = format!(
                 "{:07x}e7b2a7d02428ad93446ab166be7793fbb",
@@ -443,6 +445,8 @@ pub(crate) fn all() -> Vec<Event> {
     v.push(ping());
     v.push(repository("created"));
     v.push(hub("repo", "create", "model"));
+    // A Hub scope no template models.
+    v.push(hub("collection", "create", "model"));
     v.push(hub("repo", "delete", "dataset"));
     v.push(hub("repo", "update", "space"));
     v.push(hub_content());

@@ -26,6 +26,25 @@ fn inline(p: Platform, tpl: &str, data: serde_json::Value) -> String {
     r().registry(p).render_template(tpl, &data).unwrap()
 }
 
+/// Every part of the card `renderer` renders, as lines: the text, then
+/// title, author, body, `name: value` per field, footer.
+fn rt(renderer: &Renderer, p: Platform, set: &str, e: &Event) -> String {
+    full(&renderer.render(p, set, e))
+}
+
+fn full(c: &Card) -> String {
+    let mut lines = vec![
+        c.text.clone(),
+        c.title.clone(),
+        c.author.name.clone(),
+        c.body.clone(),
+    ];
+    lines.extend(c.fields.iter().map(|f| format!("{}: {}", f.name, f.value)));
+    lines.push(c.footer.clone());
+    lines.retain(|l| !l.is_empty());
+    lines.join("\n")
+}
+
 fn write(dir: &Path, rel: &str, body: &str) -> PathBuf {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -41,19 +60,21 @@ fn every_embedded_template_renders_its_samples_on_every_platform() {
     let mut used = HashSet::new();
     for p in Platform::ALL {
         for e in &samples {
-            let name = r().resolve(p, "default", &e.kind).unwrap();
-            used.insert((p, name.clone()));
+            let name = r().resolve_name(p, "default", &lookup_key(e)).unwrap();
+            used.insert(display_name(&name));
             let ctx = context(e).unwrap();
-            // The chosen template itself must succeed (no silent fallback).
-            let raw = r().registry(p).render_with_context(&name, &ctx);
-            let raw = raw.unwrap_or_else(|err| panic!("{p:?} {name} {}: {err}", e.kind));
-            assert!(!raw.trim().is_empty(), "{p:?} {name} empty for {}", e.kind);
-            let text = r().render(p, "default", e);
+            // The chosen template itself must succeed (no silent fallback),
+            // into a card whose every part is valid.
+            let (card, problems) = render_card(r().registry(p), &name, &ctx)
+                .unwrap_or_else(|err| panic!("{p:?} {name} {}: {err}", e.kind));
+            assert!(problems.is_empty(), "{p:?} {name} {}: {problems:?}", e.kind);
+            assert!(!card.is_empty(), "{p:?} {name} empty for {}", e.kind);
+            let text = rt(r(), p, "default", e);
             assert!(!text.contains("{{"), "{text}");
             // Every message names its repo.
             assert!(text.contains(&e.repo.name), "{p:?} {}: {text}", e.kind);
             // The compact set is one line.
-            let compact = r().render(p, "compact", e);
+            let compact = rt(r(), p, "compact", e);
             assert_eq!(compact.lines().count(), 1, "{compact}");
             assert!(compact.contains(&e.kind), "{compact}");
         }
@@ -61,10 +82,10 @@ fn every_embedded_template_renders_its_samples_on_every_platform() {
         let star = samples::generic("sponsorship.created");
         assert_eq!(
             r().resolve(p, "default", "sponsorship.created").as_deref(),
-            Some("default/default")
+            Some("shared/default/default")
         );
-        used.insert((p, "default/default".to_string()));
-        let text = r().render(p, "default", &star);
+        used.insert("shared/default/default".to_string());
+        let text = rt(r(), p, "default", &star);
         assert!(
             text.contains("sponsorship.created") && text.contains("octocat"),
             "{text}"
@@ -72,11 +93,9 @@ fn every_embedded_template_renders_its_samples_on_every_platform() {
     }
     // Every embedded default template was exercised by some sample.
     for t in embedded::EMBEDDED.iter().filter(|t| t.set == "default") {
-        let p = Platform::from_dir_name(t.platform).unwrap();
         assert!(
-            used.contains(&(p, format!("default/{}", t.name))),
-            "no sample for {}/{}",
-            t.platform,
+            used.contains(&format!("shared/default/{}", t.name)),
+            "no sample for {}",
             t.name
         );
     }
@@ -92,27 +111,54 @@ fn families_resolve_to_their_template() {
             "default/pull_request_review",
         ),
         ("issues.label_updated", "default/issues"),
-        ("repo.content.update", "default/repo.content"),
-        ("repo.config.update", "default/repo.config"),
-        ("repo.create", "default/repo"),
-        ("discussion.comment.create", "default/discussion.comment"),
-        ("discussion.update", "default/discussion"),
+        (
+            "huggingface.repo.content.update",
+            "default/huggingface.repo.content",
+        ),
+        (
+            "huggingface.repo.config.update",
+            "default/huggingface.repo.config",
+        ),
+        ("huggingface.repo.create", "default/huggingface.repo"),
+        (
+            "huggingface.discussion.comment.create",
+            "default/huggingface.discussion.comment",
+        ),
+        (
+            "huggingface.discussion.update",
+            "default/huggingface.discussion",
+        ),
+        ("huggingface.collection.create", "default/huggingface"),
+        // A forge's `discussion` never takes the Hub's template.
+        ("discussion.created", "default/discussion.created"),
+        ("discussion.answered", "default/default"),
+        ("repo.create", "default/default"),
+        ("star.created", "default/star"),
         ("sponsorship.created", "default/default"),
         ("", "default/default"),
     ] {
+        let want = format!("shared/{want}");
         for p in Platform::ALL {
             assert_eq!(
                 r().resolve(p, "default", kind).as_deref(),
-                Some(want),
+                Some(want.as_str()),
                 "{kind}"
             );
             assert_eq!(
                 r().resolve(p, "nosuchset", kind).as_deref(),
-                Some(want),
+                Some(want.as_str()),
                 "{kind}"
             );
         }
     }
+    let hub = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "discussion.create")
+        .unwrap();
+    assert_eq!(lookup_key(&hub), "huggingface.discussion.create");
+    let mut forge = hub.clone();
+    forge.source_kind = "github".into();
+    assert_eq!(lookup_key(&forge), "discussion.create");
 }
 
 #[test]
@@ -127,67 +173,203 @@ fn messages_read_well() {
         .into_iter()
         .find(|e| e.kind == "pull_request.merged")
         .unwrap();
-    let slack = r().render(Platform::Slack, "default", &pr);
-    assert!(slack.contains("merged pull request #42"), "{slack}");
-    assert!(
-        slack.contains("*<https://github.com/octo-org/hello-world/pull/42|Add a frobnicator>*")
+    let card = r().render(Platform::Slack, "default", &pr);
+    assert!(card.text.contains("merged pull request #42"), "{card:?}");
+    assert_eq!(card.title, "#42 Add a frobnicator");
+    assert_eq!(card.url, "https://github.com/octo-org/hello-world/pull/42");
+    assert_eq!(card.color, "#8250df");
+    assert_eq!(card.author.name, "octocat");
+    assert_eq!(card.author.url, "https://github.com/octocat");
+    let fields: Vec<(&str, &str)> = card
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.value.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("Branch", "`main` ← `feature/frob`"),
+            ("Changes", "+120 −7 · 4 files · 3 commits"),
+            ("Labels", "`enhancement`"),
+        ]
     );
-    assert!(
-        slack.contains("`main` ← `feature/frob` · +120 −7 · 4 files · 3 commits"),
-        "{slack}"
-    );
-    let discord = r().render(Platform::Discord, "default", &pr);
-    assert!(
-        discord
-            .contains("**[Add a frobnicator](<https://github.com/octo-org/hello-world/pull/42>)**")
-    );
+    assert_eq!(card.footer, "octo-org/hello-world · GitHub");
     let plain = r().render(Platform::Plain, "default", &pr);
-    assert!(
-        plain.contains("main <- feature/frob, +120 -7, 4 files, 3 commits"),
-        "{plain}"
-    );
+    assert_eq!(plain.fields[0].value, "main ← feature/frob");
 
     let one = samples::push(1, 1);
-    assert!(
-        r().render(Platform::Slack, "default", &one)
-            .contains("|1 commit>")
-    );
+    let card = r().render(Platform::Slack, "default", &one);
+    assert!(card.text.contains("|1 commit>"), "{card:?}");
+    assert_eq!(card.title, "1 new commit on main");
     let eight = samples::push(8, 8);
-    let slack = r().render(Platform::Slack, "default", &eight);
+    let card = r().render(Platform::Slack, "default", &eight);
     assert!(
-        slack.contains("|8 commits>") && slack.contains("to `main`"),
-        "{slack}"
+        card.text.contains("|8 commits>") && card.text.contains("to `main`"),
+        "{card:?}"
     );
-    assert_eq!(slack.matches("\n• ").count(), 5, "{slack}");
-    assert!(slack.ends_with("… and 3 more"), "{slack}");
-    assert!(slack.contains(
-        "• <https://github.com/octo-org/hello-world/commit/1481a2de7b2a7d02428ad93446ab166be7793fbb|1481a2d> Fix the frobnicator, part 1 – Mona Lisa"
-    ));
+    // The newest five commits, then "and 3 more" linking the compare view.
+    assert_eq!(card.body.matches("• ").count(), 5, "{}", card.body);
+    assert!(
+        !card.body.contains("part 3 ") && card.body.contains("part 8"),
+        "{}",
+        card.body
+    );
+    assert!(card.body.ends_with("|… and 3 more>"), "{}", card.body);
+    assert!(
+        card.body
+            .contains("|6f2f91a> Fix the frobnicator, part 8 – Mona Lisa")
+            || card
+                .body
+                .contains("Fix the frobnicator, part 8 – Mona Lisa"),
+        "{}",
+        card.body
+    );
 
     let hub = samples::all()
         .into_iter()
         .find(|e| e.kind == "repo.content.update")
         .unwrap();
-    let discord = r().render(Platform::Discord, "default", &hub);
-    assert!(discord.contains("space"), "{discord}");
+    let card = r().render(Platform::Discord, "default", &hub);
+    assert!(card.text.contains("space"), "{card:?}");
     assert!(
-        discord.contains(
+        card.text.contains(
             "[some-user/some-space](<https://huggingface.co/spaces/some-user/some-space>)"
         )
     );
+    // A Hub id is not shown as a person.
+    assert!(card.author.name.is_empty(), "{card:?}");
+    assert_eq!(card.footer, "some-user/some-space · Hugging Face");
 
     let mut comment = samples::all()
         .into_iter()
         .find(|e| e.kind == "discussion.comment.create")
         .unwrap();
-    comment.body = "word ".repeat(100);
-    let slack = r().render(Platform::Slack, "default", &comment);
-    assert!(slack.contains("|Update co2 emissions>"), "{slack}");
-    let quote = slack.lines().find(|l| l.starts_with("> ")).unwrap();
+    comment.body = "word ".repeat(200);
+    let card = r().render(Platform::Slack, "default", &comment);
+    assert!(card.text.contains("|Update co2 emissions>"), "{card:?}");
     assert!(
-        quote.ends_with('…') && quote.chars().count() <= 202,
-        "{quote}"
+        card.body.ends_with('…') && card.body.chars().count() <= 604,
+        "{}",
+        card.body
     );
+}
+
+#[test]
+fn a_template_of_text_alone_is_a_text_card() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "shared/default/push.hbs",
+        "line one {{event.branch}}\nline two\n",
+    );
+    let r = Renderer::load(dir.path()).unwrap();
+    let card = r.render(Platform::Slack, "default", &samples::push(1, 1));
+    assert_eq!(card, Card::text_only("line one main\nline two"));
+    assert!(card.is_text_only());
+    // Drawn as before cards: text and its sections; content on Discord.
+    let body = card_body(Platform::Slack, None, &card);
+    assert_eq!(body["text"], "line one main\nline two");
+    assert_eq!(body["blocks"][0]["text"]["text"], "line one main\nline two");
+    assert!(body.get("attachments").is_none());
+    let card = r.render(Platform::Discord, "default", &samples::push(1, 1));
+    let body = card_body(Platform::Discord, None, &card);
+    assert_eq!(body["content"], "line one main\nline two");
+    assert!(body.get("embeds").is_none());
+}
+
+#[test]
+fn one_line_parts_stay_on_one_line() {
+    // Newlines in names, titles and commit authors (issue 16, 9).
+    let mut pr = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "pull_request.opened")
+        .unwrap();
+    pr.actor.name = "evil\nname".into();
+    pr.actor.url = String::new();
+    pr.title = "two\nlines".into();
+    if let Some(p) = &mut pr.pull_request {
+        p.author = "other\nauthor".into();
+    }
+    let mut push = samples::push(2, 2);
+    for c in &mut push.commits {
+        c.author = "Mona\nLisa".into();
+    }
+    for p in Platform::ALL {
+        let card = r().render(p, "default", &pr);
+        for (what, s) in [
+            ("text", &card.text),
+            ("title", &card.title),
+            ("author", &card.author.name),
+            ("footer", &card.footer),
+        ] {
+            assert!(!s.contains('\n'), "{p:?} {what}: {s:?}");
+        }
+        assert!(
+            card.text.contains("evil name opened"),
+            "{p:?} {}",
+            card.text
+        );
+        assert_eq!(card.title, "#42 two lines");
+        let author = card.fields.iter().find(|f| f.name == "Author").unwrap();
+        assert_eq!(author.value, "other author");
+        let card = r().render(p, "default", &push);
+        assert!(card.body.contains("Mona Lisa"), "{p:?} {}", card.body);
+        assert_eq!(card.body.lines().count(), 2, "{p:?} {}", card.body);
+    }
+}
+
+#[test]
+fn parts_are_checked_and_bad_ones_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "shared/default/push.hbs",
+        "pushed{{#part \"title\"}}T{{/part}}{{#part \"color\"}}blue{{/part}}{{#part \"url\"}}javascript:alert(1){{/part}}{{#part \"author_icon\"}}/avatar.png{{/part}}{{#part \"timestamp\"}}soon{{/part}}{{#field \"Empty\"}} {{/field}}{{#field \"Kept\"}}x{{/field}}",
+    );
+    let r = Renderer::load(dir.path()).unwrap();
+    let card = r.render(Platform::Discord, "default", &samples::push(1, 1));
+    assert_eq!(card.title, "T");
+    assert!(card.color.is_empty() && card.url.is_empty() && card.author.icon.is_empty());
+    assert!(card.timestamp.is_empty());
+    assert_eq!(card.fields.len(), 1);
+    assert_eq!(card.fields[0].name, "Kept");
+    let problems = Renderer::check(dir.path());
+    let mine: Vec<&TemplateProblem> = problems
+        .iter()
+        .filter(|p| p.template == path.display().to_string())
+        .collect();
+    let text: Vec<String> = mine.iter().map(|p| p.message.clone()).collect();
+    for want in ["`color`", "`url`", "`author_icon`", "`timestamp`"] {
+        assert!(text.iter().any(|m| m.contains(want)), "{want}: {text:#?}");
+    }
+    // An unknown part is an error `check` names with its line.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "slack/default/push.hbs",
+        "x\n{{#part \"titel\"}}T{{/part}}",
+    );
+    let problems = Renderer::check(dir.path());
+    let p = problems
+        .iter()
+        .find(|p| p.template == path.display().to_string())
+        .unwrap_or_else(|| panic!("{problems:#?}"));
+    assert!(p.message.contains("unknown part `titel`"), "{p}");
+    assert_eq!(p.line, Some(2));
+}
+
+#[test]
+fn value_parts_are_not_escaped_for_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "shared/default/push.hbs",
+        "x{{#part \"title\"}}{{concat \"a & b\"}}{{/part}}{{#part \"url\"}}https://x.org/?a=1&b=2{{/part}}",
+    );
+    let r = Renderer::load(dir.path()).unwrap();
+    let card = r.render(Platform::Slack, "default", &samples::push(1, 1));
+    assert_eq!(card.url, "https://x.org/?a=1&b=2");
+    assert_eq!(card.title, "a &amp; b");
 }
 
 // ------------------------------------------------- escaping and mentions
@@ -223,7 +405,7 @@ fn hostile_events() -> Vec<Event> {
 fn slack_payload_text_cannot_ping_or_link() {
     for e in hostile_events() {
         for set in ["default", "compact"] {
-            let text = r().render(Platform::Slack, set, &e);
+            let text = rt(r(), Platform::Slack, set, &e);
             for bad in [
                 "<!channel>",
                 "<!here>",
@@ -241,9 +423,9 @@ fn slack_payload_text_cannot_ping_or_link() {
                 assert!(text.contains("@\u{200B}everyone"), "{text}");
                 assert!(text.contains("A &amp; B"), "{text}");
             }
-            // Every `<` that survives opens one of our own links.
+            // Every `<` that survives opens a link to an http(s) URL.
             for (i, _) in text.match_indices('<') {
-                assert!(text[i..].starts_with("<https://"), "raw < at {i}: {text}");
+                assert!(text[i..].starts_with("<http"), "raw < at {i}: {text}");
             }
             // Escaped once, not twice.
             assert!(
@@ -265,7 +447,7 @@ fn unescaped<'a>(text: &'a str, pat: &'a str) -> impl Iterator<Item = usize> + '
 fn discord_payload_text_cannot_ping_or_format() {
     for e in hostile_events() {
         for set in ["default", "compact"] {
-            let text = r().render(Platform::Discord, set, &e);
+            let text = rt(r(), Platform::Discord, set, &e);
             assert!(
                 !text.contains("@everyone") && !text.contains("@here"),
                 "{text}"
@@ -282,16 +464,18 @@ fn discord_payload_text_cannot_ping_or_format() {
                     "{text}"
                 );
             }
-            // Every masked link is one of ours, to an https forge URL.
+            // Every masked link goes to an http(s) URL: ours, or one the
+            // Markdown of a description wrote (checked, then kept).
             for i in unescaped(&text, "](") {
-                assert!(text[i..].starts_with("](<https://github.com/"), "{text}");
+                assert!(text[i..].starts_with("](<http"), "{text}");
             }
             assert!(!text.contains("\\\\*"), "escaped twice: {text}");
         }
     }
     let pr = &hostile_events()[1];
-    let text = r().render(Platform::Discord, "default", pr);
-    for line in ["> \\# Heading", "> \\- item", "> 1\\. first", "> \\> quote"] {
+    let text = rt(r(), Platform::Discord, "default", pr);
+    // The description is Markdown: converted, not escaped into noise.
+    for line in ["**Heading**", "\n- item", "\n1. first", "\n> quote"] {
         assert!(text.contains(line), "{line} missing in {text}");
     }
 }
@@ -300,7 +484,7 @@ fn discord_payload_text_cannot_ping_or_format() {
 fn plain_strips_control_characters() {
     let mut e = samples::generic("sponsorship.created");
     e.title = "red \u{1b}[31mALERT\u{1b}[0m\r\nbell\u{7} \u{202E}evil".into();
-    let text = r().render(Platform::Plain, "default", &e);
+    let text = rt(r(), Platform::Plain, "default", &e);
     assert!(
         !text.chars().any(|c| c.is_control() && c != '\n'),
         "{text:?}"
@@ -321,6 +505,9 @@ fn escape_functions() {
             .replace("~c~", "\\~c\\~")
     );
     assert_eq!(escape::discord("@everyone"), "@\u{200B}everyone");
+    // A version number is not a list item.
+    assert_eq!(escape::discord("0.0.1 and\n1.5"), "0.0.1 and\n1.5");
+    assert_eq!(escape::discord("1.\n12. x"), "1\\.\n12\\. x");
     // Bare URLs stay clickable: no escapes inside them.
     assert_eq!(
         escape::discord("see https://x.org/a_b*c and a_b"),
@@ -472,7 +659,8 @@ fn link_helper_per_platform() {
     let d = inline(Platform::Discord, "{{link u t}}", data.clone());
     assert_eq!(d, "[a\\|b\\]c\\<d\\>](<https://x.org/a%20b%29c%7Cd%3Ee>)");
     let p = inline(Platform::Plain, "{{link u t}}", data.clone());
-    assert_eq!(p, "a|b]c<d> (https://x.org/a%20b)c|d%3Ee)");
+    // Plain text shows the label; the card carries its own link.
+    assert_eq!(p, "a|b]c<d>");
     for pf in Platform::ALL {
         // Empty or non-http URL: just the (escaped) text.
         assert_eq!(inline(pf, "{{link e \"txt\"}}", data.clone()), "txt");
@@ -615,7 +803,7 @@ fn ten_thousand_commits_stay_within_limits_and_fast() {
     }
     let start = Instant::now();
     for p in Platform::ALL {
-        let text = r().render(p, "default", &e);
+        let text = rt(r(), p, "default", &e);
         assert_within(p, &text);
         assert!(text.contains("and 9995 more"), "{text}");
         assert!(text.contains("10000 commits"), "{text}");
@@ -650,7 +838,7 @@ fn oversized_output_is_cut_safely_with_a_marker() {
     }
     let start = Instant::now();
     for p in Platform::ALL {
-        let text = r.render(p, "all", &push);
+        let text = rt(&r, p, "all", &push);
         assert_within(p, &text);
         assert!(text.ends_with(TRUNCATED), "{p:?}");
         // Cut at a line: the last kept line is whole.
@@ -669,7 +857,7 @@ fn oversized_output_is_cut_safely_with_a_marker() {
     assert!(big.title.len() > 100_000);
     let start = Instant::now();
     for p in Platform::ALL {
-        let text = r.render(p, "all", &big);
+        let text = rt(&r, p, "all", &big);
         assert_within(p, &text);
         assert!(text.ends_with(TRUNCATED));
         let kept = text.strip_suffix(TRUNCATED).unwrap().trim_end();
@@ -686,7 +874,7 @@ fn oversized_output_is_cut_safely_with_a_marker() {
             Platform::Plain => "a&b",
         }));
         // The embedded templates shorten such titles long before the limit.
-        let text = EMBEDDED_ONLY.render(p, "default", &big);
+        let text = rt(&EMBEDDED_ONLY, p, "default", &big);
         assert_within(p, &text);
         assert!(!text.ends_with(TRUNCATED) && text.contains('…'));
     }
@@ -740,7 +928,7 @@ fn missing_fields_render_without_panicking() {
         };
         for p in Platform::ALL {
             for set in ["default", "compact", "nosuchset"] {
-                let text = r().render(p, set, &e);
+                let text = rt(r(), p, set, &e);
                 assert!(!text.trim().is_empty(), "{p:?} {kind}");
             }
         }
@@ -750,7 +938,7 @@ fn missing_fields_render_without_panicking() {
     e.payload = json!(["not", "an", "object"]);
     e.pull_request = None;
     for p in Platform::ALL {
-        let text = r().render(p, "default", &e);
+        let text = rt(r(), p, "default", &e);
         assert!(
             text.contains("push") && text.contains("octo-org/hello-world"),
             "{text}"
@@ -776,17 +964,17 @@ fn and_n_more_counts_what_the_list_did_not_show() {
         ..Event::default()
     };
     for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
-        let text = r().render(p, "default", &e);
+        let text = rt(r(), p, "default", &e);
         assert!(text.contains("and 9 more"), "{p:?}: {text}");
     }
     // 8 listed of 8: five lines and "and 3 more"; 5 of 5: no such line.
     e.total_commits = 8;
     e.commits = (0..8).map(commit).collect();
-    let text = r().render(Platform::Slack, "default", &e);
+    let text = rt(r(), Platform::Slack, "default", &e);
     assert!(text.contains("and 3 more"), "{text}");
     e.total_commits = 5;
     e.commits.truncate(5);
-    let text = r().render(Platform::Slack, "default", &e);
+    let text = rt(r(), Platform::Slack, "default", &e);
     assert!(!text.contains("more"), "{text}");
 }
 
@@ -828,7 +1016,7 @@ fn reviewers_labels_and_dismissals_are_named() {
     ];
     for (e, want) in &cases {
         for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
-            let text = r().render(p, "default", e);
+            let text = rt(r(), p, "default", e);
             assert!(text.contains(want), "{} {p:?}: {text}", e.kind);
         }
     }
@@ -869,7 +1057,7 @@ fn long_label_lists_stop_at_ten() {
         ..Event::default()
     };
     for p in [Platform::Slack, Platform::Discord, Platform::Plain] {
-        let text = r().render(p, "default", &e);
+        let text = rt(r(), p, "default", &e);
         assert!(
             text.contains("label-9") && !text.contains("label-10"),
             "{p:?}: {text}"
@@ -925,33 +1113,24 @@ fn overrides_follow_the_lookup_chain() {
     let get = |k: &str| all.iter().find(|e| e.kind == k).unwrap();
 
     let s = Platform::Slack;
+    assert_eq!(rt(&r, s, "custom", get("pull_request.merged")), "MERGED 42");
     assert_eq!(
-        r.render(s, "custom", get("pull_request.merged")),
-        "MERGED 42"
-    );
-    assert_eq!(
-        r.render(s, "custom", get("pull_request.closed")),
+        rt(&r, s, "custom", get("pull_request.closed")),
         "PR pull_request.closed"
     );
     // S/default comes before default/<kind>.
-    assert_eq!(r.render(s, "custom", get("push")), "CUSTOM push");
-    assert_eq!(r.render(s, "newset", get("push")), "MY PUSH 3 commits");
-    assert_eq!(r.render(s, "default", get("push")), "MY PUSH 3 commits");
+    assert_eq!(rt(&r, s, "custom", get("push")), "CUSTOM push");
+    assert_eq!(rt(&r, s, "newset", get("push")), "MY PUSH 3 commits");
+    assert_eq!(rt(&r, s, "default", get("push")), "MY PUSH 3 commits");
     assert_eq!(
-        r.render(s, "newset", get("issues.opened")),
+        rt(&r, s, "newset", get("issues.opened")),
         "ISSUE The frobnicator is missing"
     );
     // Set newset has no default: the embedded default chain applies.
-    assert!(r.render(s, "newset", get("fork")).starts_with("🍴"));
+    assert!(rt(&r, s, "newset", get("fork")).starts_with("🍴"));
     // Other platforms keep their embedded templates.
-    assert!(
-        r.render(Platform::Discord, "custom", get("push"))
-            .starts_with("⬆️")
-    );
-    assert!(
-        r.render(Platform::Discord, "default", get("push"))
-            .starts_with("⬆️")
-    );
+    assert!(rt(&r, Platform::Discord, "custom", get("push")).starts_with("⬆️"));
+    assert!(rt(&r, Platform::Discord, "default", get("push")).starts_with("⬆️"));
     assert!(r.template_names(s).contains(&"newset/issues".to_string()));
     assert!(r.has_set("newset") && r.has_set("compact") && !r.has_set("x"));
     // check names the files the lookup never reads, and only those.
@@ -961,7 +1140,7 @@ fn overrides_follow_the_lookup_chain() {
     assert!(named.iter().any(|t| t.ends_with("slack/push.hbs")));
     assert!(named.iter().any(|t| t.ends_with("slak")));
     assert_eq!(
-        r.render(Platform::Slack, "x", get("push")),
+        rt(&r, Platform::Slack, "x", get("push")),
         "MY PUSH 3 commits"
     );
 }
@@ -1039,7 +1218,7 @@ fn strict_check_catches_unknown_helpers_and_fields() {
         .into_iter()
         .find(|e| e.kind == "ping")
         .unwrap();
-    let text = r.render(Platform::Slack, "default", &ping);
+    let text = rt(&r, Platform::Slack, "default", &ping);
     assert!(
         text.starts_with("📣 `ping` in <https://github.com/octo-org/hello-world|"),
         "{text}"
@@ -1049,7 +1228,7 @@ fn strict_check_catches_unknown_helpers_and_fields() {
         .into_iter()
         .find(|e| e.kind == "fork")
         .unwrap();
-    assert_eq!(r.render(Platform::Plain, "default", &fork), "Fork");
+    assert_eq!(rt(&r, Platform::Plain, "default", &fork), "Fork");
 }
 
 #[test]
@@ -1062,7 +1241,7 @@ fn a_user_default_override_does_not_replace_the_fallback() {
     );
     write(dir.path(), "slack/default/push.hbs", "{{nope event.kind}}");
     let r = Renderer::load(dir.path()).unwrap();
-    let text = r.render(Platform::Slack, "default", &samples::push(1, 1));
+    let text = rt(&r, Platform::Slack, "default", &samples::push(1, 1));
     assert!(text.starts_with("📣 `push` in"), "{text}");
 }
 
@@ -1095,7 +1274,7 @@ fn request_body_shapes() {
 
 #[test]
 fn slack_blocks_respect_section_and_count_limits() {
-    let text = r().render(Platform::Slack, "default", &{
+    let text = rt(r(), Platform::Slack, "default", &{
         let mut e = samples::push(10_000, 10_000);
         e.title = "x".into();
         e
@@ -1132,7 +1311,7 @@ fn rendering_a_push_is_cheap() {
     let n = 200;
     let start = Instant::now();
     for _ in 0..n {
-        std::hint::black_box(r().render(Platform::Slack, "default", &e));
+        std::hint::black_box(rt(r(), Platform::Slack, "default", &e));
     }
     let each = start.elapsed() / n;
     // Debug build on a shared 2-core box: generous, but a template re-parse
@@ -1155,8 +1334,45 @@ fn commit_struct_renders_in_order() {
             ..Commit::default()
         },
     ];
-    let text = r().render(Platform::Plain, "default", &e);
+    let text = rt(r(), Platform::Plain, "default", &e);
     let a = text.find("aaaaaaa first").unwrap();
     let b = text.find("bbbbbbb second").unwrap();
     assert!(a < b, "{text}");
+}
+
+#[test]
+fn stdout_prints_a_readable_plain_card() {
+    let pr = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "pull_request.merged")
+        .unwrap();
+    let card = r().render(Platform::Plain, "default", &pr);
+    let text = plain_text(&card);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("🟣 octocat merged pull request #42"),
+        "{text}"
+    );
+    assert_eq!(lines[1], "  #42 Add a frobnicator");
+    assert_eq!(
+        lines[2],
+        "  https://github.com/octo-org/hello-world/pull/42"
+    );
+    assert_eq!(lines[3], "  by octocat");
+    assert!(text.contains("\n  Branch: main ← feature/frob\n"), "{text}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("  octo-org/hello-world · GitHub"),
+        "{text}"
+    );
+    // No markup on stdout.
+    assert!(!text.contains('`') && !text.contains("<http"), "{text}");
+    assert_eq!(
+        card_body(Platform::Plain, None, &card),
+        json!({ "text": text })
+    );
+    // What the outbox stores reads back as the same card.
+    assert_eq!(Card::from_stored(&card.to_stored()), card);
 }

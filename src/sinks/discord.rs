@@ -18,7 +18,7 @@ use serenity::http::{Http, HttpBuilder, LightMethod, Request, Route};
 use serenity::model::id::{ChannelId, WebhookId};
 use url::Url;
 
-use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, secs_to_duration};
+use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, read_capped, secs_to_duration};
 use crate::config::SinkConfig;
 use crate::render::{Platform, request_body};
 
@@ -191,7 +191,7 @@ impl Discord {
         let headers = response.headers().clone();
         // The status line is the answer; a body that fails to arrive after a
         // 2xx does not undo the post.
-        let body = read_capped(response).await;
+        let body = read_capped(response, MAX_ANSWER_BYTES).await;
         let outcome = classify(status, &status_text, &headers, &body);
         // A global limit holds every lane of this sink, not just this one.
         if let Outcome::RateLimited { retry_after } = &outcome
@@ -203,19 +203,6 @@ impl Discord {
         }
         outcome
     }
-}
-
-/// The answer's body, at most [`MAX_ANSWER_BYTES`] of it (lossy UTF-8).
-async fn read_capped(mut response: reqwest::Response) -> String {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = MAX_ANSWER_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_ANSWER_BYTES {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// A 429 that applies to the whole bot or webhook, not one route:

@@ -1,4 +1,4 @@
-//! Sinks: the clients that post rendered messages to Slack (slack-morphism),
+//! Sinks: the clients that post rendered messages to Slack (reqwest),
 //! Discord (serenity's HTTP client) and stdout, and classify each answer
 //! into sent / rate-limited / retry / permanent for the outbox.
 //!
@@ -87,15 +87,16 @@ impl Sink {
         &self.name
     }
 
-    /// Posts one rendered message to `channel` (the lane's channel: Slack
-    /// channel, also in the body; Discord channel id, in the URL; `None`
-    /// for webhook and stdout sinks), in the platform's request body
-    /// (`render::request_body`). Never panics and never blocks past the
-    /// timeout.
+    /// Posts one stored message (a card, or an older version's text) to
+    /// `channel` (the lane's channel: Slack channel, also in the body;
+    /// Discord channel id, in the URL; `None` for webhook and stdout
+    /// sinks), in the platform's request body (`render::request_body`).
+    /// Never panics and never blocks past the timeout.
     pub async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
         let outcome = match &self.client {
             Client::Stdout => {
-                bounded(self.timeout, stdout::print(&self.name, channel, message)).await
+                let text = crate::render::plain_text(&crate::render::Card::from_stored(message));
+                bounded(self.timeout, stdout::print(&self.name, channel, &text)).await
             }
             Client::Slack(s) => bounded(self.timeout, s.send(channel, message)).await,
             Client::Discord(d) => bounded(self.timeout, d.send(channel, message)).await,
@@ -170,6 +171,20 @@ pub(crate) fn secs_to_duration(secs: f64) -> Option<Duration> {
     Some(Duration::from_secs_f64(
         secs.min(MAX_PLATFORM_WAIT.as_secs_f64()),
     ))
+}
+
+/// An answer's body, at most `max` bytes of it (lossy UTF-8): the rest is
+/// never read, however much the platform sends.
+pub(crate) async fn read_capped(mut response: reqwest::Response, max: usize) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = max - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= max {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// A platform's answer body cut to a size fit for `last_error`.

@@ -1,32 +1,33 @@
 //! The Slack sink: `chat.postMessage` with a bot token, or an incoming
-//! webhook, through slack-morphism's hyper client (its rate control off),
+//! webhook, posted with reqwest (no redirects: a webhook URL is a secret),
 //! and the mapping of Slack's answers to [`Outcome`]s.
 //!
-//! The stored message is posted in the body `render::request_body` builds,
-//! as a `serde_json::Value`, not as slack-morphism's typed requests, which
-//! drop fields such as `unfurl_links` on the webhook path.
+//! The stored message is posted in the body `render::request_body` builds.
+//! Slack's answer is read up to [`MAX_ANSWER_BYTES`]: it is only ever
+//! parsed for `ok`/`error` or shown as an excerpt, and a broken or hostile
+//! endpoint answering without end must not grow the process.
 
 use anyhow::{Context, bail};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
-use slack_morphism::errors::SlackClientError;
-use slack_morphism::hyper_tokio::{SlackClientHyperConnector, SlackClientHyperHttpsConnector};
-use slack_morphism::{
-    ClientResult, SlackApiToken, SlackApiTokenValue, SlackClient, SlackClientApiCallContext,
-    SlackClientHttpConnector,
-};
 use url::Url;
 
-use super::{DEFAULT_RETRY_AFTER, MAX_PLATFORM_WAIT, Outcome, error_chain, excerpt};
+use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, read_capped, secs_to_duration};
 use crate::config::SinkConfig;
 use crate::render::{Platform, request_body};
 
+/// Where the Web API lives unless `api_base` says otherwise.
+const DEFAULT_API_BASE: &str = "https://slack.com/api/";
+/// The most of an answer's body read.
+pub(super) const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 pub(super) struct Slack {
-    client: SlackClient<SlackClientHyperHttpsConnector>,
+    client: reqwest::Client,
     mode: Mode,
 }
 
 enum Mode {
-    Bot { token: SlackApiToken },
+    Bot { token: String, endpoint: Url },
     Webhook { url: Url },
 }
 
@@ -40,19 +41,12 @@ const TRANSIENT_ERRORS: [&str; 4] = [
 
 impl Slack {
     pub(super) fn new(cfg: &SinkConfig) -> anyhow::Result<Slack> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        let mut connector = SlackClientHyperConnector::from(https);
-        if let Some(base) = &cfg.api_base {
-            Url::parse(base)
-                .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
-            // slack-morphism joins base and method with a `/` of its own.
-            connector = connector.with_slack_api_url(base.trim_end_matches('/'));
-        }
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            // A redirect would carry the token or the webhook URL elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the Slack HTTP client")?;
         let mode = match (&cfg.webhook_url, &cfg.token) {
             (Some(w), _) => {
                 // The parse error names no part of the URL, which holds the secret.
@@ -64,18 +58,24 @@ impl Slack {
                 }
                 Mode::Webhook { url }
             }
-            (None, Some(t)) => Mode::Bot {
-                token: SlackApiToken::new(SlackApiTokenValue::new(t.expose().to_string())),
-            },
+            (None, Some(t)) => {
+                let base = cfg.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
+                let base = Url::parse(&format!("{}/", base.trim_end_matches('/')))
+                    .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
+                let endpoint = base
+                    .join("chat.postMessage")
+                    .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
+                Mode::Bot {
+                    token: t.expose().to_string(),
+                    endpoint,
+                }
+            }
             (None, None) => bail!(
                 "sink `{}`: a slack sink needs a bot token or a webhook URL",
                 cfg.name
             ),
         };
-        Ok(Slack {
-            client: SlackClient::new(connector),
-            mode,
-        })
+        Ok(Slack { client, mode })
     }
 
     pub(super) fn mode_name(&self) -> &'static str {
@@ -87,91 +87,95 @@ impl Slack {
 
     /// Posts `message` in a `chat.postMessage` / webhook body.
     pub(super) async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
-        let request = request_body(Platform::Slack, channel, message);
-        let result: ClientResult<Value> = match &self.mode {
-            Mode::Bot { token } => {
+        let body = request_body(Platform::Slack, channel, message).to_string();
+        let request = match &self.mode {
+            Mode::Bot { token, endpoint } => {
                 if channel.is_none_or(str::is_empty) {
                     return Outcome::permanent(
                         "no Slack channel for a bot-token sink: give the route target one (sink:#channel)",
                     );
                 }
-                let session = self.client.open_session(token);
-                session
-                    .http_session_api
-                    .http_post("chat.postMessage", &request, None)
-                    .await
-            }
-            Mode::Webhook { url } => {
-                let span = tracing::debug_span!("slack incoming webhook");
-                let context = SlackClientApiCallContext {
-                    rate_control_params: None,
-                    token: None,
-                    tracing_span: &span,
-                    // Makes slack-morphism log a hash in place of the URL.
-                    is_sensitive_url: true,
-                };
                 self.client
-                    .http_api
-                    .connector
-                    .http_post_uri(url.clone(), &request, context)
-                    .await
+                    .post(endpoint.clone())
+                    .header(AUTHORIZATION, format!("Bearer {token}"))
             }
+            Mode::Webhook { url } => self.client.post(url.clone()),
         };
-        classify(result)
+        let response = match request
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Outcome::retry(describe_reqwest_error(e)),
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let answer = read_capped(response, MAX_ANSWER_BYTES).await;
+        classify(status, &headers, &answer)
     }
 }
 
-/// Maps slack-morphism's result for one post to an [`Outcome`].
-pub(super) fn classify(result: ClientResult<Value>) -> Outcome {
-    match result {
-        // Incoming webhooks answer a plain `ok`, which arrives here as `{}`.
-        Ok(answer) => match answer.get("ok") {
+/// Maps one Slack answer (status, headers, body) to an [`Outcome`].
+pub(super) fn classify(status: u16, headers: &HeaderMap, body: &str) -> Outcome {
+    let json = serde_json::from_str::<Value>(body).ok();
+    if status == 429 {
+        let wait = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(secs_to_duration)
+            .unwrap_or(DEFAULT_RETRY_AFTER);
+        return Outcome::RateLimited { retry_after: wait };
+    }
+    if (200..300).contains(&status) {
+        // Incoming webhooks answer a plain `ok`.
+        return match json.as_ref().and_then(|v| v.get("ok")) {
             Some(Value::Bool(false)) => {
-                Outcome::permanent("Slack answered ok:false without an error code")
+                match json
+                    .as_ref()
+                    .and_then(|v| v.get("error"))
+                    .and_then(Value::as_str)
+                {
+                    Some(code) => api_error(code, details(json.as_ref()).as_deref()),
+                    None => Outcome::permanent("Slack answered ok:false without an error code"),
+                }
             }
             _ => Outcome::Sent { wait: None },
-        },
-        Err(SlackClientError::ApiError(e)) => api_error(&e.code, e.errors.as_deref()),
-        // slack-morphism takes Retry-After as any u64 of seconds: capped
-        // like every other platform wait.
-        Err(SlackClientError::RateLimitError(e)) => Outcome::RateLimited {
-            retry_after: e
-                .retry_after
-                .unwrap_or(DEFAULT_RETRY_AFTER)
-                .min(MAX_PLATFORM_WAIT),
-        },
-        Err(SlackClientError::HttpError(e)) => {
-            let status = e.status_code;
-            let body = e
-                .http_response_body
-                .as_deref()
-                .map(excerpt)
-                .unwrap_or_default();
-            let error = if body.is_empty() {
-                format!("Slack HTTP {status}")
-            } else {
-                format!("Slack HTTP {status}: {body}")
-            };
-            if status.as_u16() == 429 {
-                Outcome::RateLimited {
-                    retry_after: DEFAULT_RETRY_AFTER,
-                }
-            } else if status.as_u16() == 408 || status.is_server_error() {
-                Outcome::retry(error)
-            } else {
-                Outcome::permanent(error)
-            }
-        }
-        Err(SlackClientError::HttpProtocolError(e)) => Outcome::retry(match &e.cause {
-            Some(cause) => format!("Slack connection error: {}", error_chain(cause.as_ref())),
-            None => "Slack connection error".to_string(),
-        }),
-        Err(SlackClientError::ProtocolError(e)) => {
-            Outcome::retry(format!("Slack answer not understood: {}", e.json_error))
-        }
-        Err(SlackClientError::EndOfStream(_)) => Outcome::retry("Slack closed the connection"),
-        Err(other) => Outcome::retry(format!("Slack client error: {other}")),
+        };
     }
+    let shown = excerpt(body);
+    let error = if shown.is_empty() {
+        format!("Slack HTTP {status}")
+    } else {
+        format!("Slack HTTP {status}: {shown}")
+    };
+    if status == 408 || (500..600).contains(&status) {
+        Outcome::retry(error)
+    } else {
+        Outcome::permanent(error)
+    }
+}
+
+/// Slack's `errors` (or `response_metadata.messages`) of a refusal.
+fn details(json: Option<&Value>) -> Option<Vec<String>> {
+    let json = json?;
+    let list = json
+        .get("errors")
+        .or_else(|| {
+            json.get("response_metadata")
+                .and_then(|m| m.get("messages"))
+        })?
+        .as_array()?;
+    Some(
+        list.iter()
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+    )
 }
 
 fn api_error(code: &str, details: Option<&[String]>) -> Outcome {
@@ -191,4 +195,14 @@ fn api_error(code: &str, details: Option<&[String]>) -> Outcome {
     } else {
         Outcome::permanent(error)
     }
+}
+
+/// A reqwest failure without its URL (a webhook URL is a secret).
+fn describe_reqwest_error(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "Slack request timed out"
+    } else {
+        "Slack connection error"
+    };
+    format!("{kind}: {}", error_chain(&e.without_url()))
 }

@@ -1,9 +1,6 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
-use slack_morphism::errors::{
-    SlackClientApiError, SlackClientError, SlackClientHttpError, SlackRateLimitError,
-};
 
 use super::*;
 use crate::config::{Secret, SinkConfig, SinkKind};
@@ -19,28 +16,23 @@ fn cfg(kind: SinkKind, token: Option<&str>, webhook: Option<&str>) -> SinkConfig
     }
 }
 
-fn api_error(code: &str) -> SlackClientError {
-    SlackClientError::ApiError(SlackClientApiError::new(code.to_string()))
-}
-
-fn http_error(status: u16, body: &str) -> SlackClientError {
-    SlackClientError::HttpError(
-        SlackClientHttpError::new(reqwest::StatusCode::from_u16(status).unwrap())
-            .with_http_response_body(body.to_string()),
-    )
+/// A Slack Web API answer: HTTP 200 with `ok:false` and `code`.
+fn api_error(code: &str) -> Outcome {
+    let body = serde_json::json!({"ok": false, "error": code}).to_string();
+    slack::classify(200, &HeaderMap::new(), &body)
 }
 
 #[test]
 fn slack_ok_and_webhook_ok_are_sent() {
-    let ok = slack::classify(Ok(serde_json::json!({"ok": true, "ts": "1.2"})));
+    let ok = slack::classify(200, &HeaderMap::new(), r#"{"ok": true, "ts": "1.2"}"#);
     assert_eq!(ok, Outcome::Sent { wait: None });
-    // A webhook's plain `ok` reaches classify as an empty object.
+    // A webhook answers a plain `ok`.
     assert_eq!(
-        slack::classify(Ok(serde_json::json!({}))),
+        slack::classify(200, &HeaderMap::new(), "ok"),
         Outcome::Sent { wait: None }
     );
     assert!(matches!(
-        slack::classify(Ok(serde_json::json!({"ok": false}))),
+        slack::classify(200, &HeaderMap::new(), r#"{"ok": false}"#),
         Outcome::Permanent { .. }
     ));
 }
@@ -53,7 +45,7 @@ fn slack_error_codes_split_into_retry_permanent_and_rate_limit() {
         "service_unavailable",
         "request_timeout",
     ] {
-        match slack::classify(Err(api_error(code))) {
+        match api_error(code) {
             Outcome::Retry { error } => assert!(error.contains(code), "{error}"),
             other => panic!("{code}: {other:?}"),
         }
@@ -65,56 +57,57 @@ fn slack_error_codes_split_into_retry_permanent_and_rate_limit() {
         "msg_too_long",
         "invalid_blocks",
     ] {
-        match slack::classify(Err(api_error(code))) {
+        match api_error(code) {
             Outcome::Permanent { error } => assert!(error.contains(code), "{error}"),
             other => panic!("{code}: {other:?}"),
         }
     }
     assert_eq!(
-        slack::classify(Err(api_error("ratelimited"))),
+        api_error("ratelimited"),
         Outcome::RateLimited {
             retry_after: Duration::from_secs(1)
         }
     );
+    // Slack's details of a refused block are kept.
+    let body = r#"{"ok":false,"error":"invalid_blocks","errors":["must be less than 3001 characters [json-pointer:/blocks/0/text/text]"]}"#;
+    match slack::classify(200, &HeaderMap::new(), body) {
+        Outcome::Permanent { error } => assert!(error.contains("3001"), "{error}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
 fn slack_http_status_and_rate_limit_errors() {
-    let limited = SlackClientError::RateLimitError(
-        SlackRateLimitError::new().with_retry_after(Duration::from_secs(7)),
-    );
+    let limited = headers(&[("retry-after", "7")]);
     assert_eq!(
-        slack::classify(Err(limited)),
+        slack::classify(429, &limited, "rate_limited"),
         Outcome::RateLimited {
             retry_after: Duration::from_secs(7)
         }
     );
     // A Retry-After of u64::MAX seconds would overflow `Instant + wait`.
-    let absurd = SlackClientError::RateLimitError(
-        SlackRateLimitError::new().with_retry_after(Duration::from_secs(u64::MAX)),
-    );
+    let absurd = headers(&[("retry-after", "18446744073709551615")]);
     assert_eq!(
-        slack::classify(Err(absurd)),
+        slack::classify(429, &absurd, ""),
         Outcome::RateLimited {
             retry_after: Duration::from_secs(24 * 3600)
         }
     );
-    let no_header = SlackClientError::RateLimitError(SlackRateLimitError::new());
     assert_eq!(
-        slack::classify(Err(no_header)),
+        slack::classify(429, &HeaderMap::new(), ""),
         Outcome::RateLimited {
             retry_after: DEFAULT_RETRY_AFTER
         }
     );
     assert!(matches!(
-        slack::classify(Err(http_error(503, "down"))),
+        slack::classify(503, &HeaderMap::new(), "down"),
         Outcome::Retry { .. }
     ));
     assert!(matches!(
-        slack::classify(Err(http_error(408, ""))),
+        slack::classify(408, &HeaderMap::new(), ""),
         Outcome::Retry { .. }
     ));
-    match slack::classify(Err(http_error(404, "channel_not_found"))) {
+    match slack::classify(404, &HeaderMap::new(), "channel_not_found") {
         Outcome::Permanent { error } => {
             assert!(error.contains("404"), "{error}");
             assert!(error.contains("channel_not_found"), "{error}");

@@ -554,3 +554,219 @@ async fn standin_discord_answer_is_a_serenity_message() {
     assert_eq!(got[2].platform, None);
     assert_eq!(got[0].query, "wait=true");
 }
+
+// ------------------------------------------------------------- cards
+
+/// A card with hostile text in every part and far past every limit: 60
+/// fields, a 100 KB body, markup and mentions everywhere, non-ASCII.
+fn hostile_card() -> hookbridge::render::Card {
+    use hookbridge::render::{Author, Card, Field};
+    const EVIL: &str = "@everyone @here <!channel> <@U1> <@&2> *x* _y_ [z](https://evil.example) ```` 👩🏽‍💻 e\u{301} ";
+    Card {
+        text: EVIL.repeat(500),
+        title: EVIL.repeat(50),
+        url: "https://example.com/acme/api/pull/1".into(),
+        color: "#8250df".into(),
+        author: Author {
+            name: EVIL.repeat(40),
+            url: "https://example.com/octocat".into(),
+            icon: "https://example.com/a.png".into(),
+        },
+        body: format!("{}\n", EVIL).repeat(100 * 1024 / EVIL.len()),
+        fields: (0..60)
+            .map(|i| Field {
+                name: format!("label {i} {}", EVIL.repeat(10)),
+                value: EVIL.repeat(40),
+                inline: i % 2 == 0,
+            })
+            .collect(),
+        footer: EVIL.repeat(100),
+        timestamp: "2026-01-02T03:04:05Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn every_sink_gets_a_hostile_card_accepted_within_every_limit() {
+    for case in CASES {
+        let standin = StandIn::start().await;
+        let sink = case.sink(&standin, TIMEOUT);
+        let stored = hostile_card().to_stored();
+        let outcome = sink.send(case.channel(), &stored).await;
+        let got = standin.wait_for(1).await;
+        let r = assert_one_request(case, &got);
+        assert_eq!(r.refused, None, "{case:?} would be refused:\n{}", r.body);
+        assert_eq!(outcome, Outcome::Sent { wait: None }, "{case:?}");
+        let body = r.json();
+        match case.platform() {
+            Platform::Slack => {
+                // Text on top, the card in one coloured attachment.
+                assert!(body["text"].as_str().unwrap().ends_with("… (truncated)"));
+                assert_eq!(body["attachments"][0]["color"], "#8250df");
+                let blocks = body["attachments"][0]["blocks"].as_array().unwrap();
+                assert!(blocks.len() <= 50);
+                assert!(body.to_string().contains("and 20 more"), "{case:?}");
+            }
+            Platform::Discord => {
+                let embed = &body["embeds"][0];
+                assert_eq!(embed["color"], 0x8250df);
+                assert_eq!(
+                    embed["fields"].as_array().unwrap().last().unwrap()["name"],
+                    "…"
+                );
+                assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_standin_refuses_what_the_platform_would() {
+    // A body over a limit is refused, as Slack and Discord would: this is
+    // what makes every other test fail on a body the platform refuses.
+    let standin = StandIn::start().await;
+    let sink = Case::SlackBot.sink(&standin, TIMEOUT);
+    let client = reqwest::Client::new();
+    let too_long = json!({"channel": "#eng", "text": "x", "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "y".repeat(3_001)}}
+    ]});
+    let unknown = json!({"content": "hi", "embedz": []});
+    let answer = client
+        .post(format!("{}chat.postMessage", standin.slack_api_base()))
+        .bearer_auth("xoxb-1")
+        .json(&too_long)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.text().await.unwrap().contains("invalid_blocks"));
+    let answer = client
+        .post(format!("{}webhooks/1/t", standin.discord_api_base()))
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let got = standin.wait_for(2).await;
+    assert!(
+        got[0].refused.as_deref().unwrap().contains("3001"),
+        "{:?}",
+        got[0].refused
+    );
+    assert!(
+        got[1].refused.as_deref().unwrap().contains("embedz"),
+        "{:?}",
+        got[1].refused
+    );
+    drop(sink);
+}
+
+/// A loopback server that answers every request 200 with an endless body
+/// and counts the bytes it managed to write before the client hung up.
+async fn endless_answer() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // Read the request head and its body (small: one read will
+                // not do for every client, so read until quiet or done).
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = Vec::new();
+                loop {
+                    let n =
+                        match tokio::time::timeout(Duration::from_millis(200), sock.read(&mut buf))
+                            .await
+                        {
+                            Ok(Ok(n)) if n > 0 => n,
+                            _ => break,
+                        };
+                    got.extend_from_slice(&buf[..n]);
+                    if let Some(head_end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= head_end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk_data = vec![b'x'; 64 * 1024];
+                let mut chunk = format!("{:x}\r\n", chunk_data.len()).into_bytes();
+                chunk.extend_from_slice(&chunk_data);
+                chunk.extend_from_slice(b"\r\n");
+                // Up to 300 MB, as the answer that grew the process did.
+                for _ in 0..(300 * 1024 * 1024 / chunk_data.len()) {
+                    if sock.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk_data.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), written)
+}
+
+#[tokio::test]
+async fn slack_reads_at_most_64_kib_of_an_answer() {
+    use std::sync::atomic::Ordering;
+    let (base, written) = endless_answer().await;
+    for (token, webhook_url, api_base) in [
+        (Some("xoxb-1111-cap"), None, Some(format!("{base}/api/"))),
+        (
+            None,
+            Some(format!("{base}/services/T1/B1/secret0123456789")),
+            None,
+        ),
+    ] {
+        let before = written.load(Ordering::Relaxed);
+        let cfg = SinkConfig {
+            name: "cap".into(),
+            kind: SinkKind::Slack,
+            token: token.map(Secret::new),
+            webhook_url: webhook_url.map(Secret::new),
+            api_base,
+            forum: false,
+        };
+        let sink = Sink::new(&cfg, Duration::from_secs(10)).unwrap();
+        let start = Instant::now();
+        let outcome = sink.send(Some("#eng"), "hello").await;
+        // An answer that is not JSON but arrived with a 2xx is a post.
+        assert_eq!(outcome, Outcome::Sent { wait: None });
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        // The sink stopped reading at its cap and hung up: the server got
+        // no further than what socket buffers hold, far from 300 MB.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = written.load(Ordering::Relaxed);
+        loop {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = written.load(Ordering::Relaxed);
+            if now == last || Instant::now() > deadline {
+                break;
+            }
+            last = now;
+        }
+        let sent = last - before;
+        assert!(
+            sent < 16 * 1024 * 1024,
+            "the server wrote {sent} bytes: the answer was read on"
+        );
+    }
+}

@@ -1,17 +1,19 @@
 //! What users read: every fixture payload parsed, routed and rendered for
-//! Slack and Discord, pinned as insta snapshots (reviewed by hand); and
-//! hostile payloads (mentions, markdown, huge and missing fields, non-ASCII)
-//! end to end, checked against each platform's limits and mention rules.
+//! Slack and Discord, pinned as insta snapshots of the exact request body
+//! (reviewed by hand); and hostile payloads (mentions, markdown, huge and
+//! missing fields, non-ASCII) end to end, each body checked by the
+//! stand-in's platform rules (shape and every hard limit) and for inert
+//! mentions.
 
 use hookbridge::config::SinkKind;
 use hookbridge::pipeline::{Pipeline, Prepared};
-use hookbridge::render::limits::{self, units};
-use hookbridge::render::{Platform, request_body};
+use hookbridge::render::{Card, Platform, plain_text};
 use hookbridge::sources::{self, Delivery};
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::common::{fixture, fixture_files, fixture_headers};
+use crate::standin::{check_discord_body, check_slack_body};
 
 const CONFIG: &str = r##"
 [sources.github]
@@ -102,27 +104,49 @@ struct Rendered {
     kind: String,
     slack: Prepared,
     discord: Prepared,
-    plain: String,
+    plain: Card,
+}
+
+/// Every part a reader sees, one per line: text, title, author, body,
+/// `name: value` per field, footer.
+fn full(c: &Card) -> String {
+    let mut lines = vec![
+        c.text.clone(),
+        c.title.clone(),
+        c.author.name.clone(),
+        c.body.clone(),
+    ];
+    lines.extend(c.fields.iter().map(|f| format!("{}: {}", f.name, f.value)));
+    lines.push(c.footer.clone());
+    lines.retain(|l| !l.is_empty());
+    lines.join("\n")
 }
 
 impl Rendered {
-    /// Every rendered text with its platform.
-    fn texts(&self) -> [(Platform, &str); 3] {
+    /// What each platform shows, with its platform.
+    fn texts(&self) -> [(Platform, String); 3] {
         [
-            (Platform::Slack, self.slack.text()),
-            (Platform::Discord, self.discord.text()),
-            (Platform::Plain, &self.plain),
+            (Platform::Slack, full(&self.slack.card)),
+            (Platform::Discord, full(&self.discord.card)),
+            (Platform::Plain, plain_text(&self.plain)),
         ]
     }
 }
 
-/// The request body its sink posts for the queued message.
+/// The request body its sink posts for the queued message: built from the
+/// stored form, exactly as the sink builds it.
 fn body_json(m: &Prepared) -> Value {
-    request_body(
+    let stored = hookbridge::render::request_body(
         m.platform,
         m.destination.target.channel.as_deref(),
-        m.text(),
-    )
+        &m.message.message,
+    );
+    assert_eq!(
+        stored,
+        m.body(),
+        "the stored card draws as the rendered one"
+    );
+    stored
 }
 
 // ------------------------------------------------------- fixture snapshots
@@ -151,17 +175,13 @@ fn snapshot_dir(source: &str, dir: &str) {
         }
         assert_secret_not_shown(&p, source, rel, &payload);
         for (platform, text) in r.texts() {
-            problems.extend(readability_problems(rel, &r.kind, platform, text));
+            problems.extend(readability_problems(rel, &r.kind, platform, &text));
         }
         let prefix = dir.replace('/', "_");
-        out.push((
-            format!("{prefix}__{stem}__slack"),
-            r.slack.text().to_string(),
-        ));
-        out.push((
-            format!("{prefix}__{stem}__discord"),
-            r.discord.text().to_string(),
-        ));
+        for m in [&r.slack, &r.discord] {
+            let body = serde_json::to_string_pretty(&body_json(m)).unwrap();
+            out.push((format!("{prefix}__{stem}__{}", m.platform.as_str()), body));
+        }
     }
     for (name, text) in out {
         insta::assert_snapshot!(name, text);
@@ -208,14 +228,12 @@ fn readability_problems(rel: &str, kind: &str, platform: Platform, text: &str) -
         if line.starts_with("> ") {
             continue;
         }
-        for dangling in [" in", " by", " to", " on", " of", ":", " ·", "→", "←", "#"] {
+        for dangling in [" in", " by", " to", " on", " of", " ·", "→", "←", "#"] {
             if l.ends_with(dangling) {
                 problem(format!("line ends in {dangling:?} (missing field?)"));
             }
         }
-        for stray in [
-            " ,", " .", " :", "( ", " )", "()", "· ·", " in in ", " on on ",
-        ] {
+        for stray in [" ,", " .", "( ", " )", "()", "· ·", " in in ", " on on "] {
             if l.contains(stray) {
                 problem(format!("stray {stray:?}"));
             }
@@ -246,7 +264,7 @@ fn assert_secret_not_shown(p: &Pipeline, source: &str, rel: &str, payload: &Valu
         );
     }
     for m in [&r.slack, &r.discord] {
-        assert!(!m.text().contains(MARKER), "{rel}: secret queued");
+        assert!(!m.message.message.contains(MARKER), "{rel}: secret queued");
     }
 }
 
@@ -258,61 +276,63 @@ fn check_readable(rel: &str, r: &Rendered) {
     let problems: Vec<String> = r
         .texts()
         .into_iter()
-        .flat_map(|(platform, text)| readability_problems(rel, &r.kind, platform, text))
+        .flat_map(|(platform, text)| readability_problems(rel, &r.kind, platform, &text))
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
-/// The queued request body: within the platform's limits, mention-safe.
+/// The queued request body: a body the platform takes (shape and every
+/// limit, as the stand-in checks them), mention-safe in every string.
 fn check_body(m: &Prepared, at: &str) {
-    let at = &format!("{at} ({:?}):\n{}", m.sink_kind, m.text());
     let body = body_json(m);
+    let at = &format!("{at} ({:?}):\n{body:#}", m.sink_kind);
+    let mut strings = Vec::new();
+    collect_strings(&body, &mut strings);
     match m.sink_kind {
         SinkKind::Slack => {
-            let text = body["text"].as_str().unwrap();
-            assert!(
-                units(text) <= limits::SLACK_MAX,
-                "slack text too long: {at}"
-            );
-            let blocks = body["blocks"].as_array().unwrap();
-            assert!(!blocks.is_empty(), "no blocks: {at}");
-            assert!(
-                blocks.len() <= limits::SLACK_MAX_BLOCKS,
-                "too many blocks: {at}"
-            );
-            for b in blocks {
-                let t = b["text"]["text"].as_str().unwrap();
-                assert!(
-                    units(t) <= limits::SLACK_SECTION_MAX,
-                    "section of {} units: {at}",
-                    units(t)
-                );
-                assert_slack_inert(t, at);
+            if let Err(e) = check_slack_body(&body) {
+                panic!("Slack would refuse it: {e}: {at}");
             }
-            assert_slack_inert(text, at);
+            for s in &strings {
+                assert_slack_inert(s, at);
+            }
             assert_eq!(body["channel"], "#eng");
         }
         SinkKind::Discord => {
-            let content = body["content"].as_str().unwrap();
-            assert!(
-                units(content) <= limits::DISCORD_MAX,
-                "discord content of {} units: {at}",
-                units(content)
-            );
+            if let Err(e) = check_discord_body(&body) {
+                panic!("Discord would refuse it: {e}: {at}");
+            }
             assert_eq!(
                 body["allowed_mentions"]["parse"],
                 json!([]),
                 "allowed_mentions must parse nothing: {at}"
             );
-            assert_discord_inert(content, at);
+            for s in &strings {
+                assert_discord_inert(s, at);
+            }
         }
         SinkKind::Stdout => unreachable!(),
+    }
+}
+
+/// Every string in a JSON value that a reader may see (URLs of images and
+/// links are checked by the platform rules instead).
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if !s.starts_with("https://") && !s.starts_with("http://") => {
+            out.push(s.clone())
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
     }
 }
 
 /// No Slack control sequence (`<!…>`, `<@…>`, `<#…>`) and no bare
 /// `@channel` / `@here` / `@everyone` in what the reader sees.
 fn assert_slack_inert(text: &str, at: &str) {
+    // The one control sequence of ours: a date in the reader's time zone.
+    let text = &without_dates(text);
     for live in ["<!", "<@", "<#"] {
         assert!(!text.contains(live), "live Slack mention {live:?}: {at}");
     }
@@ -320,6 +340,24 @@ fn assert_slack_inert(text: &str, at: &str) {
     assert_no_mass_mention(&shown, &["everyone", "here", "channel"], at);
     // link targets too: `@` after a host is percent-encoded
     assert_no_mass_mention(text, &["everyone", "here", "channel"], at);
+}
+
+/// `text` with Slack date tokens (`<!date^…|…>`) taken out.
+fn without_dates(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("<!date^") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find('>') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// No `@everyone` / `@here` without the zero-width space after `@` in what
@@ -587,9 +625,13 @@ fn push_of_ten_thousand_commits_lists_five() {
     assert_eq!(r.kind, "push");
     for m in [&r.slack, &r.discord] {
         check_body(m, "10k-commit push");
-        assert!(m.text().contains("10000 commits"), "{}", m.text());
-        assert!(m.text().contains("9995 more"), "{}", m.text());
-        assert!(m.text().lines().count() < 10, "{}", m.text());
+        let shown = full(&m.card);
+        assert!(m.text().contains("10000 commits"), "{shown}");
+        assert!(shown.contains("9995 more"), "{shown}");
+        assert!(shown.lines().count() < 12, "{shown}");
+        // The newest commits are the ones listed.
+        assert!(m.card.body.contains("commit 9999 "), "{shown}");
+        assert!(!m.card.body.contains("commit 0 "), "{shown}");
     }
 }
 
@@ -632,11 +674,11 @@ fn missing_repository_and_sender_still_reads() {
     let r = first.unwrap();
     assert_eq!(
         r.slack.text(),
-        "🟢 Someone opened pull request #3 *<https://github.com/acme/api/pull/3|Fix it>*"
+        "🟢 Someone opened pull request #3 <https://github.com/acme/api/pull/3|Fix it>"
     );
     assert_eq!(
         r.discord.text(),
-        "🟢 Someone opened pull request #3 **[Fix it](<https://github.com/acme/api/pull/3>)**"
+        "🟢 Someone opened pull request #3 [Fix it](<https://github.com/acme/api/pull/3>)"
     );
     // Gogs and Hub payloads with nothing but their kind.
     let headers = vec![("X-Gogs-Event".to_string(), "push".to_string())];
@@ -667,7 +709,7 @@ fn non_ascii_text_survives_intact() {
     let r = prepare(&p, "github", &github_headers("pull_request"), &body);
     for m in [&r.slack, &r.discord] {
         check_body(m, "non-ASCII");
-        let text = &m.text();
+        let text = &full(&m.card);
         for part in [
             "🚀",
             "👩🏽‍💻",
@@ -698,5 +740,83 @@ fn non_ascii_text_survives_intact() {
             "cut inside a grapheme: {:?}",
             &before[before.len().saturating_sub(40)..]
         );
+    }
+}
+
+/// A pull request with hostile text in every field the templates read: 60
+/// labels, a 100 KB Markdown description, markup and mentions in title,
+/// names, branches, reviewer and labels, a `javascript:` avatar.
+fn hostile_everywhere() -> Vec<u8> {
+    let md_block = format!(
+        "# {HOSTILE}\n\n<!-- a PR template comment -->\n\n- [x] {HOSTILE}\n- [ ] item\n\n| a | b |\n|---|---|\n| {HOSTILE} | 2 |\n\n![img](https://x.example/i.png)\n\n```\n{HOSTILE}\n```\n\n> {HOSTILE}\n\n"
+    );
+    let body = md_block.repeat(100 * 1024 / md_block.len() + 1);
+    assert!(body.len() >= 100 * 1024);
+    let login = format!("evil{HOSTILE}");
+    json!({
+        "action": "review_requested",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "title": HOSTILE,
+            "body": body,
+            "html_url": "https://github.com/acme/api/pull/7",
+            "user": {"login": login, "avatar_url": "javascript:alert(1)"},
+            "base": {"ref": HOSTILE},
+            "head": {"ref": format!("{HOSTILE}\nsecond line")},
+            "draft": false,
+            "merged": false,
+            "state": "open",
+            "additions": 1,
+            "deletions": 2,
+            "changed_files": 3,
+            "commits": 1,
+            "updated_at": "2026-01-02T03:04:05Z",
+            "labels": (0..60).map(|i| json!({"name": format!("{i} {HOSTILE}")})).collect::<Vec<_>>()
+        },
+        "requested_reviewer": {"login": HOSTILE},
+        "repository": repo_json(),
+        "sender": {"login": login, "html_url": format!("https://github.com/{login}"), "avatar_url": "javascript:alert(1)"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn hostile_text_in_every_field_stays_inert_and_within_every_limit() {
+    let (_tmp, p) = pipeline();
+    let body = hostile_everywhere();
+    for event in ["pull_request"] {
+        let r = prepare(&p, "github", &github_headers(event), &body);
+        assert_eq!(r.kind, "pull_request.review_requested");
+        for m in [&r.slack, &r.discord] {
+            check_body(m, "hostile everywhere");
+            let card = &m.card;
+            // The bad avatar is dropped; names stay on one line.
+            assert!(card.author.icon.is_empty(), "{:?}", card.author);
+            assert!(!card.title.contains('\n') && !card.author.name.contains('\n'));
+            for f in &card.fields {
+                assert!(!f.name.contains('\n'), "{f:?}");
+            }
+            // Ten labels, then how many more.
+            let labels = card.fields.iter().find(|f| f.name == "Labels").unwrap();
+            assert!(labels.value.contains("and 50 more"), "{}", labels.value);
+        }
+        assert_no_payload_links(&r, "hostile everywhere");
+    }
+    // The description is converted, not shown raw: no HTML comment, no
+    // image, checklists and tables readable.
+    let r = prepare(
+        &p,
+        "github",
+        &github_headers("pull_request"),
+        &pr_opened(
+            HOSTILE,
+            &String::from_utf8(hostile_everywhere()).unwrap(),
+            "octocat",
+        ),
+    );
+    for m in [&r.slack, &r.discord] {
+        check_body(m, "hostile description");
     }
 }

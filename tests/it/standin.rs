@@ -12,6 +12,13 @@
 //! order (an empty queue answers [`Behaviour::Ok`]). Dropping it shuts the
 //! server down and cuts open connections.
 //!
+//! Like the real platforms, it checks every body it receives against the
+//! payload shape each documents (block and embed field names and types,
+//! unknown fields refused) and every hard limit ([`check_slack_body`],
+//! [`check_discord_body`]); a body Slack or Discord would refuse is
+//! answered with their refusal (`invalid_blocks`, Discord 50035) and
+//! recorded in [`Received::refused`].
+//!
 //! ```ignore
 //! let standin = StandIn::start().await;
 //! standin.script(Platform::Slack, [Behaviour::Status(500), Behaviour::Ok]);
@@ -83,6 +90,8 @@ pub struct Received {
     pub body: String,
     /// When the request arrived.
     pub at: std::time::Instant,
+    /// Why the platform would refuse this body (`None`: it is valid).
+    pub refused: Option<String>,
 }
 
 impl Received {
@@ -258,6 +267,7 @@ impl Endpoint for StandInEndpoint {
             content_type: req.header("content-type").map(str::to_string),
             body: String::from_utf8_lossy(&body).into_owned(),
             at: std::time::Instant::now(),
+            refused: None,
         };
         let kind = if req.method() == poem::http::Method::POST {
             kind_of(&received.path)
@@ -269,10 +279,27 @@ impl Endpoint for StandInEndpoint {
             Kind::DiscordWebhook { .. } | Kind::DiscordChannel { .. } => Some(Platform::Discord),
             Kind::Unknown => None,
         };
+        let refused = platform.and_then(|p| {
+            let body: Value = match serde_json::from_str(&received.body) {
+                Ok(v) => v,
+                Err(e) => return Some(format!("body is not JSON: {e}")),
+            };
+            let checked = match p {
+                Platform::Slack => check_slack_body(&body),
+                Platform::Discord => check_discord_body(&body),
+            };
+            checked.err()
+        });
         let received = Received {
             platform,
+            refused,
             ..received
         };
+        if let Some(why) = &received.refused {
+            let answer = refusal(kind, why);
+            self.state.received.send_modify(|r| r.push(received));
+            return Ok(answer);
+        }
         let behaviour = platform
             .and_then(|p| self.state.scripts.lock().unwrap().get_mut(&p)?.pop_front())
             .unwrap_or(Behaviour::Ok);
@@ -493,4 +520,416 @@ fn discord_message(kind: Kind, req: &Received, remaining: u32, reset_after: f64)
             .header("X-RateLimit-Bucket", "standin-bucket"),
         message,
     )
+}
+
+/// What the platform answers a body it refuses.
+fn refusal(kind: Kind, why: &str) -> Response {
+    match kind {
+        Kind::SlackApi => with_json(
+            Response::builder().status(StatusCode::OK),
+            json!({"ok": false, "error": "invalid_blocks", "errors": [why]}),
+        ),
+        Kind::SlackWebhook => text(StatusCode::BAD_REQUEST, "invalid_blocks"),
+        _ => with_json(
+            Response::builder().status(StatusCode::BAD_REQUEST),
+            json!({"message": "Invalid Form Body", "code": 50035, "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": why}]}}),
+        ),
+    }
+}
+
+// ------------------------------------------------------- payload shapes
+
+/// Length as the platforms count it (UTF-16 units: never less than code
+/// points, so a body within it is within either count).
+fn len(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
+
+fn obj<'a>(v: &'a Value, at: &str) -> Result<&'a serde_json::Map<String, Value>, String> {
+    v.as_object().ok_or_else(|| format!("{at}: not an object"))
+}
+
+fn only(o: &serde_json::Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(format!("{at}: unknown field `{k}`")),
+        None => Ok(()),
+    }
+}
+
+fn string<'a>(v: &'a Value, at: &str, min: usize, max: usize) -> Result<&'a str, String> {
+    let s = v.as_str().ok_or_else(|| format!("{at}: not a string"))?;
+    let n = len(s);
+    if n < min || n > max {
+        return Err(format!("{at}: length {n}, must be {min}..={max}"));
+    }
+    Ok(s)
+}
+
+fn opt_bool(o: &serde_json::Map<String, Value>, key: &str, at: &str) -> Result<(), String> {
+    match o.get(key) {
+        None | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => Err(format!("{at}.{key}: not a boolean")),
+    }
+}
+
+fn url(v: &Value, at: &str, max: usize) -> Result<(), String> {
+    let s = string(v, at, 1, max)?;
+    let parsed = url::Url::parse(s).map_err(|e| format!("{at}: not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{at}: not an http(s) URL"));
+    }
+    Ok(())
+}
+
+fn array<'a>(v: &'a Value, at: &str, min: usize, max: usize) -> Result<&'a Vec<Value>, String> {
+    let a = v.as_array().ok_or_else(|| format!("{at}: not an array"))?;
+    if a.len() < min || a.len() > max {
+        return Err(format!("{at}: {} items, must be {min}..={max}", a.len()));
+    }
+    Ok(a)
+}
+
+/// A Slack text object of at most `max` characters.
+fn slack_text(v: &Value, at: &str, max: usize, plain_only: bool) -> Result<(), String> {
+    let o = obj(v, at)?;
+    only(o, &["type", "text", "verbatim", "emoji"], at)?;
+    match o.get("type").and_then(Value::as_str) {
+        Some("mrkdwn") if !plain_only => {
+            if o.contains_key("emoji") {
+                return Err(format!("{at}: `emoji` is for plain_text"));
+            }
+        }
+        Some("plain_text") => {
+            if o.contains_key("verbatim") {
+                return Err(format!("{at}: `verbatim` is for mrkdwn"));
+            }
+        }
+        other => return Err(format!("{at}.type: {other:?} is not a text type here")),
+    }
+    opt_bool(o, "verbatim", at)?;
+    opt_bool(o, "emoji", at)?;
+    string(
+        o.get("text").unwrap_or(&Value::Null),
+        &format!("{at}.text"),
+        1,
+        max,
+    )?;
+    Ok(())
+}
+
+fn slack_blocks(v: &Value, at: &str) -> Result<(), String> {
+    for (i, b) in array(v, at, 1, 50)?.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let o = obj(b, &at)?;
+        if let Some(id) = o.get("block_id") {
+            string(id, &format!("{at}.block_id"), 1, 255)?;
+        }
+        match o.get("type").and_then(Value::as_str) {
+            Some("section") => {
+                only(o, &["type", "text", "fields", "block_id", "accessory"], &at)?;
+                if o.get("text").is_none() && o.get("fields").is_none() {
+                    return Err(format!("{at}: a section needs text or fields"));
+                }
+                if let Some(t) = o.get("text") {
+                    slack_text(t, &format!("{at}.text"), 3_000, false)?;
+                }
+                if let Some(f) = o.get("fields") {
+                    for (j, t) in array(f, &format!("{at}.fields"), 1, 10)?.iter().enumerate() {
+                        slack_text(t, &format!("{at}.fields[{j}]"), 2_000, false)?;
+                    }
+                }
+            }
+            Some("context") => {
+                only(o, &["type", "elements", "block_id"], &at)?;
+                let elements = o.get("elements").unwrap_or(&Value::Null);
+                for (j, e) in array(elements, &format!("{at}.elements"), 1, 10)?
+                    .iter()
+                    .enumerate()
+                {
+                    let at = format!("{at}.elements[{j}]");
+                    let eo = obj(e, &at)?;
+                    if eo.get("type").and_then(Value::as_str) == Some("image") {
+                        only(eo, &["type", "image_url", "alt_text"], &at)?;
+                        url(
+                            eo.get("image_url").unwrap_or(&Value::Null),
+                            &format!("{at}.image_url"),
+                            3_000,
+                        )?;
+                        string(
+                            eo.get("alt_text").unwrap_or(&Value::Null),
+                            &format!("{at}.alt_text"),
+                            1,
+                            2_000,
+                        )?;
+                    } else {
+                        slack_text(e, &at, 3_000, false)?;
+                    }
+                }
+            }
+            Some("header") => {
+                only(o, &["type", "text", "block_id"], &at)?;
+                slack_text(
+                    o.get("text").unwrap_or(&Value::Null),
+                    &format!("{at}.text"),
+                    150,
+                    true,
+                )?;
+            }
+            Some("divider") => only(o, &["type", "block_id"], &at)?,
+            other => {
+                return Err(format!(
+                    "{at}.type: {other:?} is not a block this relay sends"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a `chat.postMessage` / incoming-webhook body as Slack would.
+pub fn check_slack_body(body: &Value) -> Result<(), String> {
+    let o = obj(body, "body")?;
+    only(
+        o,
+        &[
+            "channel",
+            "text",
+            "blocks",
+            "attachments",
+            "unfurl_links",
+            "unfurl_media",
+            "thread_ts",
+            "reply_broadcast",
+            "username",
+            "icon_url",
+            "icon_emoji",
+            "mrkdwn",
+            "link_names",
+            "metadata",
+        ],
+        "body",
+    )?;
+    opt_bool(o, "unfurl_links", "body")?;
+    opt_bool(o, "unfurl_media", "body")?;
+    if let Some(c) = o.get("channel") {
+        string(c, "body.channel", 1, 80)?;
+    }
+    let text = match o.get("text") {
+        Some(t) => string(t, "body.text", 0, 40_000)?,
+        None => "",
+    };
+    if let Some(b) = o.get("blocks") {
+        slack_blocks(b, "body.blocks")?;
+    }
+    let mut attached = false;
+    if let Some(a) = o.get("attachments") {
+        for (i, att) in array(a, "body.attachments", 1, 100)?.iter().enumerate() {
+            let at = format!("body.attachments[{i}]");
+            let ao = obj(att, &at)?;
+            only(
+                ao,
+                &[
+                    "blocks",
+                    "color",
+                    "fallback",
+                    "pretext",
+                    "author_name",
+                    "author_link",
+                    "author_icon",
+                    "title",
+                    "title_link",
+                    "text",
+                    "fields",
+                    "image_url",
+                    "thumb_url",
+                    "footer",
+                    "footer_icon",
+                    "ts",
+                    "mrkdwn_in",
+                ],
+                &at,
+            )?;
+            if let Some(c) = ao.get("color") {
+                let c = string(c, &format!("{at}.color"), 1, 16)?;
+                let hex = c
+                    .strip_prefix('#')
+                    .is_some_and(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+                if !hex && !["good", "warning", "danger"].contains(&c) {
+                    return Err(format!("{at}.color: {c:?} is not a colour"));
+                }
+            }
+            if let Some(f) = ao.get("fallback") {
+                string(f, &format!("{at}.fallback"), 0, 3_000)?;
+            }
+            if let Some(b) = ao.get("blocks") {
+                slack_blocks(b, &format!("{at}.blocks"))?;
+                attached = true;
+            }
+        }
+    }
+    if text.trim().is_empty() && o.get("blocks").is_none() && !attached {
+        return Err("body: no text, blocks or attachments".into());
+    }
+    Ok(())
+}
+
+/// Checks an execute-webhook / create-message body as Discord would.
+pub fn check_discord_body(body: &Value) -> Result<(), String> {
+    let o = obj(body, "body")?;
+    only(
+        o,
+        &[
+            "content",
+            "username",
+            "avatar_url",
+            "tts",
+            "embeds",
+            "allowed_mentions",
+            "components",
+            "flags",
+            "thread_name",
+            "applied_tags",
+            "message_reference",
+            "nonce",
+        ],
+        "body",
+    )?;
+    let content = match o.get("content") {
+        Some(c) => string(c, "body.content", 0, 2_000)?,
+        None => "",
+    };
+    let mut embeds_total = 0;
+    let mut has_embed = false;
+    if let Some(e) = o.get("embeds") {
+        for (i, embed) in array(e, "body.embeds", 0, 10)?.iter().enumerate() {
+            has_embed = true;
+            let at = format!("body.embeds[{i}]");
+            let eo = obj(embed, &at)?;
+            only(
+                eo,
+                &[
+                    "title",
+                    "type",
+                    "description",
+                    "url",
+                    "timestamp",
+                    "color",
+                    "footer",
+                    "image",
+                    "thumbnail",
+                    "video",
+                    "provider",
+                    "author",
+                    "fields",
+                ],
+                &at,
+            )?;
+            if let Some(t) = eo.get("title") {
+                embeds_total += len(string(t, &format!("{at}.title"), 1, 256)?);
+            }
+            if let Some(d) = eo.get("description") {
+                embeds_total += len(string(d, &format!("{at}.description"), 1, 4_096)?);
+            }
+            if let Some(u) = eo.get("url") {
+                url(u, &format!("{at}.url"), 2_048)?;
+            }
+            if let Some(ts) = eo.get("timestamp") {
+                let ts = string(ts, &format!("{at}.timestamp"), 20, 40)?;
+                let b = ts.as_bytes();
+                if !(b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':') {
+                    return Err(format!("{at}.timestamp: {ts:?} is not ISO 8601"));
+                }
+            }
+            if let Some(c) = eo.get("color") {
+                match c.as_u64() {
+                    Some(n) if n <= 0xFF_FFFF => {}
+                    _ => return Err(format!("{at}.color: {c} is not a colour number")),
+                }
+            }
+            if let Some(f) = eo.get("footer") {
+                let fo = obj(f, &format!("{at}.footer"))?;
+                only(fo, &["text", "icon_url"], &format!("{at}.footer"))?;
+                embeds_total += len(string(
+                    fo.get("text").unwrap_or(&Value::Null),
+                    &format!("{at}.footer.text"),
+                    1,
+                    2_048,
+                )?);
+                if let Some(u) = fo.get("icon_url") {
+                    url(u, &format!("{at}.footer.icon_url"), 2_048)?;
+                }
+            }
+            if let Some(a) = eo.get("author") {
+                let ao = obj(a, &format!("{at}.author"))?;
+                only(ao, &["name", "url", "icon_url"], &format!("{at}.author"))?;
+                embeds_total += len(string(
+                    ao.get("name").unwrap_or(&Value::Null),
+                    &format!("{at}.author.name"),
+                    1,
+                    256,
+                )?);
+                for k in ["url", "icon_url"] {
+                    if let Some(u) = ao.get(k) {
+                        url(u, &format!("{at}.author.{k}"), 2_048)?;
+                    }
+                }
+            }
+            if let Some(f) = eo.get("fields") {
+                for (j, field) in array(f, &format!("{at}.fields"), 0, 25)?.iter().enumerate() {
+                    let at = format!("{at}.fields[{j}]");
+                    let fo = obj(field, &at)?;
+                    only(fo, &["name", "value", "inline"], &at)?;
+                    opt_bool(fo, "inline", &at)?;
+                    embeds_total += len(string(
+                        fo.get("name").unwrap_or(&Value::Null),
+                        &format!("{at}.name"),
+                        1,
+                        256,
+                    )?);
+                    embeds_total += len(string(
+                        fo.get("value").unwrap_or(&Value::Null),
+                        &format!("{at}.value"),
+                        1,
+                        1_024,
+                    )?);
+                }
+            }
+            for k in ["image", "thumbnail"] {
+                if let Some(v) = eo.get(k) {
+                    let vo = obj(v, &format!("{at}.{k}"))?;
+                    url(
+                        vo.get("url").unwrap_or(&Value::Null),
+                        &format!("{at}.{k}.url"),
+                        2_048,
+                    )?;
+                }
+            }
+        }
+    }
+    if embeds_total > 6_000 {
+        return Err(format!(
+            "body.embeds: {embeds_total} characters in all, must be at most 6000"
+        ));
+    }
+    if content.is_empty() && !has_embed {
+        return Err("body: cannot send an empty message".into());
+    }
+    if let Some(m) = o.get("allowed_mentions") {
+        let mo = obj(m, "body.allowed_mentions")?;
+        only(
+            mo,
+            &["parse", "roles", "users", "replied_user"],
+            "body.allowed_mentions",
+        )?;
+        if let Some(p) = mo.get("parse") {
+            for v in array(p, "body.allowed_mentions.parse", 0, 3)? {
+                if !matches!(v.as_str(), Some("roles" | "users" | "everyone")) {
+                    return Err(format!(
+                        "body.allowed_mentions.parse: {v} is not a mention type"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
