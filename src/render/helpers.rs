@@ -56,6 +56,7 @@ pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
     hb.register_helper("part", Box::new(parts::Part));
     hb.register_helper("field", Box::new(parts::FieldHelper { platform }));
     hb.register_helper("code", Box::new(Code { platform }));
+    hb.register_helper("ref", Box::new(Reference { platform }));
     hb.register_helper(
         "bold",
         Box::new(Wrap {
@@ -450,6 +451,33 @@ impl HelperDef for Markdown {
             out,
             &markdown::convert(self.platform.dialect(), &src, limit),
         )
+    }
+}
+
+/// `{{ref event.item.reference}}`: an item's reference as its forge
+/// writes it: `#12`, `!12`, `$5` shown as they are (a sigil and digits
+/// need no escaping mid-line), anything else escaped.
+struct Reference {
+    platform: Platform,
+}
+impl HelperDef for Reference {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let s = text(required(h, r, "ref", 0)?);
+        let plain = s
+            .strip_prefix(['#', '!', '$'])
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if plain {
+            write(out, &s)
+        } else {
+            write(out, &self.platform.dialect().escape(&s))
+        }
     }
 }
 

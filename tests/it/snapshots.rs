@@ -263,7 +263,11 @@ fn readability_problems(rel: &str, kind: &str, platform: Platform, text: &str) -
                 problem(format!("line ends in {dangling:?} (missing field?)"));
             }
         }
-        for stray in [" ,", " .", "( ", " )", "()", "· ·", " in in ", " on on "] {
+        // ` .` only as punctuation: `Update .gitlab-ci.yml` is a file name.
+        if l.contains(" . ") || l.ends_with(" .") {
+            problem("stray \" .\"".into());
+        }
+        for stray in [" ,", "( ", " )", "()", "· ·", " in in ", " on on "] {
             if l.contains(stray) {
                 problem(format!("stray {stray:?}"));
             }
@@ -696,7 +700,18 @@ fn missing_repository_and_sender_still_reads() {
     let mut first = None;
     for (event, payload) in cases {
         let body = payload.to_string().into_bytes();
-        let r = prepare(&p, "github", &github_headers(event), &body);
+        let r = match prepare_any(&p, "github", &github_headers(event), &body) {
+            Ok(r) => r,
+            // A branch's `create` is said by its push; a run with no result
+            // has nothing to post.
+            Err(kind) => {
+                assert!(
+                    ["create", "delete", "workflow_run"].contains(&event),
+                    "{kind} sends nothing"
+                );
+                continue;
+            }
+        };
         check_readable(&format!("bare {event}"), &r);
         first.get_or_insert(r);
     }
