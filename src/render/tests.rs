@@ -936,9 +936,16 @@ fn missing_fields_render_without_panicking() {
             for set in ["default", "compact", "nosuchset"] {
                 let text = rt(r(), p, set, &e);
                 // A CI template without CI facts has no result to post.
-                let ci = ["check_", "workflow_", "status", "deployment", "pipeline", "build"]
-                    .iter()
-                    .any(|k| kind.starts_with(k));
+                let ci = [
+                    "check_",
+                    "workflow_",
+                    "status",
+                    "deployment",
+                    "pipeline",
+                    "build",
+                ]
+                .iter()
+                .any(|k| kind.starts_with(k));
                 assert!(ci || !text.trim().is_empty(), "{p:?} {kind}");
             }
         }
@@ -1259,7 +1266,10 @@ fn a_user_default_override_does_not_replace_the_fallback() {
     write(dir.path(), "slack/default/push.hbs", "{{nope event.kind}}");
     let r = Renderer::load(dir.path()).unwrap();
     let text = rt(&r, Platform::Slack, "default", &samples::push(1, 1));
-    assert!(text.starts_with("🔔 <https://github.com/octocat|octocat>: push"), "{text}");
+    assert!(
+        text.starts_with("🔔 <https://github.com/octocat|octocat>: push"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------- request bodies

@@ -63,7 +63,12 @@ to = ["slack:#eng"]
     let svc = Service::start(&config(&standin, routes)).await;
     for rel in ["github/delete.1.json", "github/push.2.json"] {
         let a = svc.post_fixture("github", "github", SECRET, rel).await;
-        assert!(matches!(a.status, 200 | 202), "{rel}: {} {}", a.status, a.body);
+        assert!(
+            matches!(a.status, 200 | 202),
+            "{rel}: {} {}",
+            a.status,
+            a.body
+        );
     }
     // One message queued for the two deliveries: the push's.
     let queued = rows(&svc).await;
@@ -115,11 +120,16 @@ to = ["slack:#ci"]
     assert_eq!(body["channel"], "#ci");
     let text = slack_text(&got[0]);
     assert!(
-        text.starts_with("❌ Job") && text.contains("build-job") && text.contains("failed on `master`"),
+        text.starts_with("❌ Job")
+            && text.contains("build-job")
+            && text.contains("failed on `master`"),
         "{text}"
     );
     // The card says it in colour and facts: red, the commit and duration.
     let card = body["attachments"][0].to_string();
-    assert!(card.contains("script failure") && card.contains("31s"), "{card}");
+    assert!(
+        card.contains("script failure") && card.contains("31s"),
+        "{card}"
+    );
     svc.stop().await;
 }

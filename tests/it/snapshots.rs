@@ -96,11 +96,24 @@ fn prepare_any(
     let (prepared, silent) = p.plan(&event, event.payload.clone());
     let plain = p.renderer.render(Platform::Plain, "default", &event);
     if prepared.is_empty() {
-        assert_eq!(silent.len(), 2, "{source} {}: both targets silent", event.kind);
-        assert!(plain.is_empty(), "{source} {}: stdout silent too", event.kind);
+        assert_eq!(
+            silent.len(),
+            2,
+            "{source} {}: both targets silent",
+            event.kind
+        );
+        assert!(
+            plain.is_empty(),
+            "{source} {}: stdout silent too",
+            event.kind
+        );
         return Err(event.kind.clone());
     }
-    assert!(silent.is_empty(), "{source} {}: silent on one platform only", event.kind);
+    assert!(
+        silent.is_empty(),
+        "{source} {}: silent on one platform only",
+        event.kind
+    );
     let one = |kind: SinkKind| -> Prepared {
         let mut v: Vec<Prepared> = prepared
             .iter()
