@@ -1403,3 +1403,53 @@ fn stdout_prints_a_readable_plain_card() {
     // What the outbox stores reads back as the same card.
     assert_eq!(Card::from_stored(&card.to_stored()), card);
 }
+
+#[test]
+fn an_action_another_delivery_reports_renders_nothing() {
+    // Every default template, every platform: `covered_by` means silence.
+    for p in Platform::ALL {
+        for mut e in samples::all() {
+            if e.kind == "ping" {
+                continue;
+            }
+            let before = r().render(p, "default", &e);
+            e.covered_by = "push".into();
+            let after = r().render(p, "default", &e);
+            assert!(after.is_empty(), "{p:?} {}: {after:?}", e.kind);
+            // ... and only then: the same event without it says something
+            // unless it is an unfinished run.
+            let unfinished = e.ci.as_ref().is_some_and(|c| !c.finished);
+            assert_eq!(before.is_empty(), unfinished, "{p:?} {}", e.kind);
+        }
+    }
+}
+
+#[test]
+fn a_review_that_only_commented_renders_nothing() {
+    let mut e = samples::all()
+        .into_iter()
+        .find(|e| e.kind == "pull_request_review.submitted")
+        .unwrap();
+    e.review = Some(crate::event::Review {
+        state: "commented".into(),
+        ..Default::default()
+    });
+    e.body = String::new();
+    if let serde_json::Value::Object(m) = &mut e.payload {
+        m.insert("review".into(), json!({"state": "commented", "body": null}));
+    }
+    for p in Platform::ALL {
+        assert!(r().render(p, "default", &e).is_empty(), "{p:?}");
+    }
+    // With text it is a review worth reading.
+    e.review = Some(crate::event::Review {
+        state: "commented".into(),
+        body: "One question about the parser.".into(),
+        ..Default::default()
+    });
+    let text = rt(r(), Platform::Slack, "default", &e);
+    assert!(
+        text.contains("reviewed") && text.contains("One question about the parser."),
+        "{text}"
+    );
+}
