@@ -381,10 +381,10 @@ fn render(
         .map_err(|r| anyhow::anyhow!("{}: {r}", payload.display()))?;
     let raw = std::mem::take(&mut event.payload);
     // As in `serve`: a ping is answered, never posted.
-    let prepared = if crate::pipeline::is_ping(&event) {
-        Vec::new()
+    let (prepared, silent) = if crate::pipeline::is_ping(&event) {
+        (Vec::new(), Vec::new())
     } else {
-        pipeline.prepare(&event, raw)
+        pipeline.plan(&event, raw)
     };
     let mut out = std::io::stdout().lock();
     if json {
@@ -410,9 +410,16 @@ fn render(
         eprintln!("a ping is verified and answered 200 (\"pong\"): it is never posted");
         return Ok(());
     }
-    if prepared.is_empty() {
+    if prepared.is_empty() && silent.is_empty() {
         eprintln!("no route matches this event: nothing would be posted");
         return Ok(());
+    }
+    for d in &silent {
+        writeln!(
+            out,
+            "=== {} (template set `{}`): the template renders nothing for this event; nothing is sent",
+            d.target, d.template
+        )?;
     }
     for p in &prepared {
         writeln!(

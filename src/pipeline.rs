@@ -107,38 +107,56 @@ impl Pipeline {
         Ok(Pipeline { config, renderer })
     }
 
-    /// Routes `event` and renders one message per destination. `payload` is
-    /// the event's raw payload, handed over so the template context takes
-    /// it without a copy (`std::mem::take(&mut event.payload)`).
+    /// Routes `event` and renders one message per destination; a
+    /// destination whose template renders nothing (whitespace only, no card
+    /// part) gets no message. `payload` is the event's raw payload, handed
+    /// over so the template context takes it without a copy
+    /// (`std::mem::take(&mut event.payload)`).
     pub fn prepare(&self, event: &Event, payload: serde_json::Value) -> Vec<Prepared> {
+        self.plan(event, payload).0
+    }
+
+    /// As [`prepare`](Self::prepare), with the destinations whose template
+    /// rendered nothing beside the messages (for `render` to say so).
+    pub fn plan(
+        &self,
+        event: &Event,
+        payload: serde_json::Value,
+    ) -> (Vec<Prepared>, Vec<Destination>) {
         let destinations = routing::route(&self.config, event);
+        let mut prepared = Vec::new();
+        let mut silent = Vec::new();
         if destinations.is_empty() {
-            return Vec::new();
+            return (prepared, silent);
         }
         let ctx = EventContext::new(event, payload);
-        destinations
-            .into_iter()
-            .filter_map(|destination| {
-                // Routes only name configured sinks (checked at load).
-                let sink = self.config.sinks.get(&destination.target.sink)?;
-                let platform = Platform::for_sink(sink.kind);
-                let card = self
-                    .renderer
-                    .render_in(platform, &destination.template, &ctx);
-                Some(Prepared {
-                    message: NewMessage {
-                        lane: Lane {
-                            sink: destination.target.sink.clone(),
-                            channel: destination.target.channel.clone().unwrap_or_default(),
-                        },
-                        message: card.to_stored(),
+        for destination in destinations {
+            // Routes only name configured sinks (checked at load).
+            let Some(sink) = self.config.sinks.get(&destination.target.sink) else {
+                continue;
+            };
+            let platform = Platform::for_sink(sink.kind);
+            let card = self
+                .renderer
+                .render_in(platform, &destination.template, &ctx);
+            if card.is_empty() {
+                silent.push(destination);
+                continue;
+            }
+            prepared.push(Prepared {
+                message: NewMessage {
+                    lane: Lane {
+                        sink: destination.target.sink.clone(),
+                        channel: destination.target.channel.clone().unwrap_or_default(),
                     },
-                    card,
-                    destination,
-                    sink_kind: sink.kind,
-                    platform,
-                })
-            })
-            .collect()
+                    message: card.to_stored(),
+                },
+                card,
+                destination,
+                sink_kind: sink.kind,
+                platform,
+            });
+        }
+        (prepared, silent)
     }
 }

@@ -29,7 +29,7 @@ use super::{markdown, parts};
 
 /// Registers every hookbridge helper for `platform` on `hb`.
 pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
-    let values: [(&str, ValueFn); 16] = [
+    let values: [(&str, ValueFn); 17] = [
         ("truncate", truncate),
         ("take_last", take_last),
         ("short_sha", short_sha),
@@ -42,6 +42,7 @@ pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
         ("coalesce", coalesce),
         ("concat", concat),
         ("humanize", humanize),
+        ("event_words", event_words),
         ("lower", lower),
         ("upper", upper),
         ("line", line),
@@ -55,6 +56,7 @@ pub(crate) fn register(hb: &mut Handlebars<'static>, platform: Platform) {
     hb.register_helper("part", Box::new(parts::Part));
     hb.register_helper("field", Box::new(parts::FieldHelper { platform }));
     hb.register_helper("code", Box::new(Code { platform }));
+    hb.register_helper("ref", Box::new(Reference { platform }));
     hb.register_helper(
         "bold",
         Box::new(Wrap {
@@ -290,6 +292,64 @@ fn concat(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
     Ok(Json::String(out))
 }
 
+/// `{{event_words event.kind event.action}}`: what happened, in plain
+/// words, for the generic template: `pipeline.success` -> `pipeline
+/// succeeded`, `gollum` -> `wiki updated`, `collection.create` ->
+/// `collection created`.
+fn event_words(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
+    let kind = text(required(h, r, "event_words", 0)?);
+    let action = text(h.param(1).map(|p| p.value())).into_owned();
+    Ok(Json::String(kind_in_words(&kind, &action)))
+}
+
+/// See [`event_words`].
+pub(crate) fn kind_in_words(kind: &str, action: &str) -> String {
+    let suffix = format!(".{action}");
+    let (subject, action) = match kind.strip_suffix(suffix.as_str()) {
+        Some(rest) if !action.is_empty() => (rest, action),
+        _ => match kind.rsplit_once('.') {
+            Some((rest, last)) if action.is_empty() => (rest, last),
+            _ => (kind, action),
+        },
+    };
+    let subject = match subject {
+        "gollum" | "wiki_page" => "wiki",
+        "watch" => "star",
+        "build" | "job" => "job",
+        "note" => "comment",
+        "tag_push" => "tag",
+        "emoji" => "reaction",
+        "repo" => "repository",
+        "repo.content" => "repository content",
+        "repo.config" => "repository settings",
+        "merge_request" => "merge request",
+        "" => "event",
+        other => other,
+    }
+    .replace(['_', '.'], " ");
+    let verb = match action {
+        "" if kind == "gollum" => "updated".to_string(),
+        "" => String::new(),
+        "create" | "created" | "started" => "created".into(),
+        "update" | "updated" | "edit" | "edited" => "updated".into(),
+        "delete" | "deleted" | "remove" | "removed" => "deleted".into(),
+        "open" | "opened" => "opened".into(),
+        "close" | "closed" => "closed".into(),
+        "reopen" | "reopened" => "reopened".into(),
+        "success" | "succeeded" | "passed" => "succeeded".into(),
+        "failed" | "failure" | "error" => "failed".into(),
+        "canceled" | "cancelled" => "cancelled".into(),
+        "award" => "added".into(),
+        "revoke" => "removed".into(),
+        other => other.replace(['_', '.'], " "),
+    };
+    if verb.is_empty() {
+        subject.trim().to_string()
+    } else {
+        format!("{} {verb}", subject.trim())
+    }
+}
+
 /// `{{humanize "review_requested"}}` -> `review requested`.
 fn humanize(h: &Helper<'_>, r: &Handlebars<'_>) -> Result<Json, RenderError> {
     let s = text(required(h, r, "humanize", 0)?);
@@ -391,6 +451,33 @@ impl HelperDef for Markdown {
             out,
             &markdown::convert(self.platform.dialect(), &src, limit),
         )
+    }
+}
+
+/// `{{ref event.item.reference}}`: an item's reference as its forge
+/// writes it: `#12`, `!12`, `$5` shown as they are (a sigil and digits
+/// need no escaping mid-line), anything else escaped.
+struct Reference {
+    platform: Platform,
+}
+impl HelperDef for Reference {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let s = text(required(h, r, "ref", 0)?);
+        let plain = s
+            .strip_prefix(['#', '!', '$'])
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if plain {
+            write(out, &s)
+        } else {
+            write(out, &self.platform.dialect().escape(&s))
+        }
     }
 }
 

@@ -166,11 +166,9 @@ impl Renderer {
                 // (line, reason): one problem per distinct failure, named
                 // with the first sample that shows it.
                 let mut failures = Vec::new();
+                // Rendering nothing is allowed: that is how a template
+                // leaves an event out.
                 match render_card(hb, name, &ctx) {
-                    Ok((card, _)) if card.is_empty() => failures.push((
-                        None,
-                        "renders nothing (an empty message cannot be sent)".to_string(),
-                    )),
                     Ok((_, card_problems)) => {
                         failures.extend(card_problems.into_iter().map(|p| (None, p)));
                     }
@@ -195,8 +193,10 @@ impl Renderer {
     }
 
     /// Renders `event` with template set `set` for `platform`: the card,
-    /// escaped, mention-safe and bounded. Never fails: a template that
-    /// errors at render time falls back to the embedded generic template.
+    /// escaped, mention-safe and bounded. An empty card (see
+    /// [`Card::is_empty`]) means the template leaves this event out: send
+    /// nothing. Never fails: a template that errors at render time falls
+    /// back to the embedded generic template.
     pub fn render(&self, platform: Platform, set: &str, event: &Event) -> Card {
         self.render_in(
             platform,
@@ -297,11 +297,8 @@ impl Renderer {
         };
         if let Some(name) = self.resolve_name(platform, set, &lookup_key(event)) {
             match render_card(hb, &name, ctx) {
-                Ok((card, _)) if !card.is_empty() => return card,
-                Ok(_) => {
-                    tracing::warn!(template = %display_name(&name), platform = platform.as_str(), kind = %event.kind,
-                        "template rendered nothing; using the generic template");
-                }
+                // Empty is the template's word: this event sends nothing.
+                Ok((card, _)) => return card,
                 Err(e) => {
                     tracing::warn!(template = %display_name(&name), platform = platform.as_str(), kind = %event.kind,
                         error = %render_reason(&e), line = ?e.line_no,

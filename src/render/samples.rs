@@ -261,6 +261,19 @@ fn workflow_run(action: &str, status: &str, conclusion: Option<&str>) -> Event {
     e.url = format!("{REPO_URL}/actions/runs/18436407157");
     e.title = "CI".into();
     e.branch = Some("main".into());
+    let mut ci = crate::event::Ci {
+        name: "CI".into(),
+        number: Some(189),
+        url: e.url.clone(),
+        branch: "main".into(),
+        sha: "a69811586879ea72cb7657e555fcdb45cf96c6d6".into(),
+        commit_url: format!("{REPO_URL}/commit/a69811586879ea72cb7657e555fcdb45cf96c6d6"),
+        commit_title: "Add a frobnicator".into(),
+        trigger: "push".into(),
+        ..Default::default()
+    };
+    ci.set_github(status, conclusion.unwrap_or(""));
+    e.ci = Some(ci);
     e.payload = with(
         base_payload(),
         json!({"action": action,

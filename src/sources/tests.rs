@@ -1727,15 +1727,11 @@ fn fixtures_read_in_plain_words() {
         ),
         (
             "gitlab/build.failed.1.json",
-            "Job build-job failed on master",
+            "Job build-job of pipeline #2466073078 failed on master",
         ),
         (
             "gitlab/deployment.failed.1.json",
             "Deployment of master to production failed",
-        ),
-        (
-            "gitlab/pipeline.running.1.json",
-            "Pipeline #4414206 is running on master",
         ),
         (
             "gitlab/feature_flag.1.json",
@@ -1750,8 +1746,42 @@ fn fixtures_read_in_plain_words() {
             "Tomasz Kolek pushed 2 commits to tomek",
         ),
         (
-            "github/check_run.completed.1.json",
-            "Check success_job failed on feature",
+            "gitlab/build.success.1.json",
+            "Job deploy-job of pipeline #2257910668 passed on master",
+        ),
+        (
+            "gitlab/deployment.success.1.json",
+            "Deployment of master to production succeeded",
+        ),
+        (
+            "github/workflow_run.completed.1.json",
+            "Workflow test #163 passed on master for pull request #2",
+        ),
+        (
+            "github/check_run.rerequested.1.json",
+            "Check randscape passed on master",
+        ),
+        ("gitlab/note.1.json", "commented on issue #1 Add more lines"),
+        (
+            "gitlab/merge_request.merge.1.json",
+            "Tomasz Kolek merged merge request !3",
+        ),
+        ("gitlab/tag_push.1.json", "Tomasz Kolek deleted tag xyz"),
+        (
+            "gitlab/release.create.1.json",
+            "Release v1.1 was published in",
+        ),
+        (
+            "gitlab/release.update.1.json",
+            "Release v1.1 was updated in",
+        ),
+        (
+            "github/issues.assigned.1.json",
+            "sbansal1999 assigned sbansal1999 to issue #7",
+        ),
+        (
+            "github/push.3.json",
+            "sbansal1999 force-pushed 1 commit to temp",
         ),
         (
             "github/check_suite.completed.1.json",
@@ -1762,10 +1792,6 @@ fn fixtures_read_in_plain_words() {
         (
             "github/deployment_status.1.json",
             "Deployment of master to production succeeded",
-        ),
-        (
-            "github/deployment.1.json",
-            "baxterthehacker started a deployment of master to production",
         ),
         ("github/gollum.1.json", "jasonrudolph changed 2 wiki pages"),
         (
@@ -1803,7 +1829,7 @@ fn fixtures_read_in_plain_words() {
         ),
         (
             "github/code_scanning_alert.created.1.json",
-            "Found by CodeQL",
+            "Found by: CodeQL",
         ),
         ("github/push.2.json", "deleted branch feature"),
     ] {
@@ -1814,6 +1840,51 @@ fn fixtures_read_in_plain_words() {
         };
         let (text, _) = plain(kind, rel);
         assert!(text.contains(words), "{rel}: {words:?} not in\n{text}");
+    }
+    // One action, one message; unfinished runs wait for their result.
+    for rel in [
+        "github/create.1.json",
+        "github/delete.1.json",
+        "github/check_run.completed.1.json",
+        "github/deployment.1.json",
+        "github/workflow_run.in_progress.1.json",
+        "gitlab/pipeline.running.1.json",
+        "gitlab/pipeline.pending.1.json",
+    ] {
+        let kind = if rel.starts_with("gitlab/") {
+            SourceKind::Gitlab
+        } else {
+            SourceKind::Github
+        };
+        let ev = fixture_event(kind, rel);
+        let card = r.render(crate::render::Platform::Plain, "default", &ev);
+        assert!(
+            card.is_empty(),
+            "{rel} ({}) should send nothing: {card:?}",
+            ev.kind
+        );
+    }
+    // Each CI conclusion in its words and colour.
+    for (conclusion, words, color) in [
+        ("success", "passed", "#1f883d"),
+        ("failure", "failed", "#cf222e"),
+        ("cancelled", "was cancelled", "#6e7781"),
+        ("skipped", "was skipped", "#6e7781"),
+        ("timed_out", "timed out", "#cf222e"),
+        ("action_required", "needs action", "#bf8700"),
+    ] {
+        let mut ev = fixture_event(SourceKind::Github, "github/workflow_run.completed.1.json");
+        if let Some(ci) = ev.ci.as_mut() {
+            ci.set_github("completed", conclusion);
+        }
+        let card = r.render(crate::render::Platform::Plain, "default", &ev);
+        assert!(
+            card.text
+                .contains(&format!("Workflow test #163 {words} on master")),
+            "{conclusion}: {}",
+            card.text
+        );
+        assert_eq!(card.color, color, "{conclusion}");
     }
     let test = {
         let body: Value = serde_json::from_slice(&fixture("gitlab/issue.open.1.json")).unwrap();

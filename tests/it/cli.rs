@@ -497,3 +497,63 @@ fn one_service_per_store_and_the_port_before_the_store() {
     let again = Proc::serve(&config, &[], &[]);
     drop(again);
 }
+
+#[test]
+fn render_says_when_the_template_renders_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        "[sources.github]\nkind = \"github\"\nallow_unsigned = true\n[sinks.c]\nkind = \"stdout\"\n[[routes]]\nto = [\"c\"]\n",
+    )
+    .unwrap();
+    // GitHub's `delete` of a branch: its push says it, so this one is silent.
+    let payload = fixtures_dir().join("github/delete.1.json");
+    let payload = payload.to_str().unwrap();
+    let o = hookbridge(
+        dir.path(),
+        &["render", "--source", "github", "--payload", payload],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("=== c")
+            && stdout.contains("renders nothing for this event; nothing is sent"),
+        "{}",
+        out(&o)
+    );
+    // `--json` shows the bodies that would be posted: none.
+    let o = hookbridge(
+        dir.path(),
+        &[
+            "render",
+            "--source",
+            "github",
+            "--payload",
+            payload,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "[]",
+        "{}",
+        out(&o)
+    );
+    // The push of the same deletion is the message.
+    let push = fixtures_dir().join("github/push.2.json");
+    let o = hookbridge(
+        dir.path(),
+        &[
+            "render",
+            "--source",
+            "github",
+            "--payload",
+            push.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("deleted branch feature"), "{}", out(&o));
+}

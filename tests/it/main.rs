@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod delivery;
+mod events;
 mod hardening;
 mod ops;
 mod outcomes;
