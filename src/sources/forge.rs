@@ -658,7 +658,13 @@ fn fill_people(ev: &mut Event, item: &Value, p: &Value, base: &str) {
     {
         ev.assignees.push(a);
     }
-    ev.assignee = person(p.get("assignee"), base);
+    // GitHub names who was assigned at the top; Gitea and Gogs only in the
+    // item itself.
+    ev.assignee = person(p.get("assignee"), base).or_else(|| {
+        (p.get("action").and_then(Value::as_str) == Some("assigned"))
+            .then(|| person(item.get("assignee"), base))
+            .flatten()
+    });
     ev.label = str_at(p, &["label", "name"]).map(str::to_string);
     ev.requested_reviewers = people(item.get("requested_reviewers"), base);
     ev.requested_reviewers

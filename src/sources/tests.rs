@@ -1908,3 +1908,18 @@ fn fixtures_read_in_plain_words() {
         }
     }
 }
+
+/// Gitea and Gogs say who was assigned only in the issue itself; the
+/// message names them as GitHub's does.
+#[test]
+fn gitea_names_who_was_assigned() {
+    let ev = fixture_event(SourceKind::Gitea, "gitea/issue_assign.assigned.1.json");
+    assert_eq!(
+        ev.assignee.as_ref().map(|a| a.login.as_str()),
+        Some("example")
+    );
+    let r = crate::render::Renderer::load(std::path::Path::new("/nonexistent/templates"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let text = crate::render::plain_text(&r.render(crate::render::Platform::Plain, "default", &ev));
+    assert!(text.contains("assigned example to issue #"), "{text}");
+}
