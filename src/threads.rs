@@ -6,10 +6,182 @@
 //! `#discussion-19`, `#commit-<sha>`) and which events change an item's
 //! state (opened, closed, merged, reopened). Pure functions of the event;
 //! the outbox keeps the platform ids each key maps to.
+//!
+//! Also owns [`Threading`], what a queued message says about its thread
+//! (which item, and whether it is a post, a replacement of the parent or a
+//! patch of it), kept inside the stored message so that it lives and dies
+//! with the outbox row, and the merging of an edit into the parent's card.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::Event;
+use crate::render::{Card, Field, Platform};
+
+/// What one queued message does to its item's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// A message of the item: a reply in its thread, or the parent when
+    /// the thread has none yet.
+    #[default]
+    Post,
+    /// The parent becomes this card (a state change of the item itself),
+    /// keeping the CI field it had.
+    Edit,
+    /// The parent takes this card's title, link and colour (when set) and
+    /// its fields, replacing fields of the same name.
+    Patch,
+    /// Discord bot: a short top-level line that links the thread.
+    Line,
+}
+
+/// The thread part of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Threading {
+    /// The item's thread key.
+    pub key: String,
+    #[serde(default)]
+    pub op: Op,
+    /// A reply that is also shown in the channel (Slack `reply_broadcast`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
+    /// A CI run's own key: the message the run posted is edited as it
+    /// progresses instead of posting again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+/// The name of the CI field a parent card shows.
+pub const CI_FIELD: &str = "CI";
+
+/// The stored message with `t` inside it (`{"card":1,"thread":{…},…}`):
+/// readers of the card ignore the extra key.
+pub fn attach(stored: &str, t: &Threading) -> String {
+    let Ok(json) = serde_json::to_string(t) else {
+        return stored.to_string();
+    };
+    match stored.strip_prefix("{\"card\":1") {
+        Some(rest) => format!("{{\"card\":1,\"thread\":{json}{rest}"),
+        None => stored.to_string(),
+    }
+}
+
+/// The thread part of a stored message, if it has one.
+pub fn of_stored(stored: &str) -> Option<Threading> {
+    #[derive(Deserialize)]
+    struct Outer {
+        thread: Option<Threading>,
+    }
+    if !stored.starts_with("{\"card\":1,\"thread\":") {
+        return None;
+    }
+    serde_json::from_str::<Outer>(stored).ok()?.thread
+}
+
+/// A CI run's own key (`<source>:<repo>#run-<id>`), for events with CI facts.
+pub fn run_key(event: &Event) -> Option<String> {
+    let ci = event.ci.as_ref()?;
+    let p = &event.payload;
+    let id = [
+        &p["check_run"]["id"],
+        &p["check_suite"]["id"],
+        &p["workflow_run"]["id"],
+        &p["workflow_job"]["id"],
+        &p["deployment_status"]["id"],
+        &p["object_attributes"]["id"],
+        &p["build_id"],
+        &p["id"],
+    ]
+    .into_iter()
+    .find_map(num)
+    .or(ci.number)
+    .map(|n| n.to_string())
+    .or_else(|| (!ci.sha.is_empty()).then(|| format!("{}-{}", ci.name, ci.sha)))?;
+    Some(format!("{}:{}#run-{id}", event.source, event.repo.key))
+}
+
+/// True for events of the item itself (not a comment or review on it).
+pub fn is_item_event(event: &Event) -> bool {
+    let noun = event.kind.split('.').next().unwrap_or_default();
+    matches!(
+        noun,
+        "pull_request" | "issues" | "issue" | "merge_request" | "discussion" | "work_item"
+    )
+}
+
+/// The CI field a parent shows for a run: its result in words, linked.
+pub fn ci_field(event: &Event, platform: Platform) -> Option<Field> {
+    let ci = event.ci.as_ref()?;
+    let (icon, word) = match (ci.finished, ci.conclusion.as_str()) {
+        (true, "success") => ("✅", "passed"),
+        (true, "failure" | "timed_out" | "startup_failure") => ("❌", "failed"),
+        (true, "cancelled") => ("⚪", "cancelled"),
+        (true, "skipped" | "neutral") => ("⚪", "skipped"),
+        (true, _) => ("⚠️", "needs attention"),
+        (false, _) if ci.status == "queued" => ("⏳", "queued"),
+        (false, _) => ("⏳", "running"),
+    };
+    let d = platform.dialect();
+    let name = if ci.workflow.is_empty() {
+        &ci.name
+    } else {
+        &ci.workflow
+    };
+    let what = if name.is_empty() {
+        word.to_string()
+    } else {
+        format!("{} {word}", d.escape(name))
+    };
+    let url = Some(ci.url.as_str()).filter(|u| {
+        (u.starts_with("https://") || u.starts_with("http://"))
+            && !u.contains(|c: char| c.is_whitespace() || matches!(c, '|' | '<' | '>' | '(' | ')'))
+    });
+    let value = match url {
+        Some(url) if platform == Platform::Slack => format!("{icon} <{url}|{what}>"),
+        Some(url) if platform == Platform::Discord => format!("{icon} [{what}]({url})"),
+        _ => format!("{icon} {what}"),
+    };
+    Some(Field {
+        name: CI_FIELD.to_string(),
+        value,
+        inline: true,
+    })
+}
+
+/// The parent card after `edit` (the card of an `Edit` or `Patch` row).
+pub fn merge(parent: &Card, edit: &Card, op: Op) -> Card {
+    match op {
+        Op::Edit => {
+            let mut card = edit.clone();
+            if !card.fields.iter().any(|f| f.name == CI_FIELD)
+                && let Some(ci) = parent.fields.iter().find(|f| f.name == CI_FIELD)
+            {
+                card.fields.push(ci.clone());
+            }
+            card
+        }
+        _ => {
+            let mut card = parent.clone();
+            if !edit.title.is_empty() {
+                card.title.clone_from(&edit.title);
+            }
+            if !edit.url.is_empty() {
+                card.url.clone_from(&edit.url);
+            }
+            if !edit.color.is_empty() {
+                card.color.clone_from(&edit.color);
+            }
+            for f in &edit.fields {
+                match card.fields.iter_mut().find(|g| g.name == f.name) {
+                    Some(g) => *g = f.clone(),
+                    None => card.fields.push(f.clone()),
+                }
+            }
+            card
+        }
+    }
+}
 
 /// What an event is about, for threading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +229,8 @@ pub fn is_state_change(event: &Event) -> bool {
             action,
             "opened" | "closed" | "merged" | "reopened" | "create" | "created"
         )
+        || matches!(noun, "merge_request" | "issue" | "work_item")
+            && matches!(action, "open" | "close" | "merge" | "reopen")
 }
 
 fn num(v: &Value) -> Option<u64> {
