@@ -27,6 +27,8 @@ pub struct Prepared {
     pub card: Card,
     /// The message as queued: lane and the card's stored form.
     pub message: NewMessage,
+    /// Messages queued after it in its lane: edits of its thread's parent.
+    pub follow_ups: Vec<NewMessage>,
 }
 
 /// Why a pipeline could not be built.
@@ -125,14 +127,21 @@ impl Pipeline {
                 let card = self
                     .renderer
                     .render_in(platform, &destination.template, &ctx);
+                let lane = Lane {
+                    sink: destination.target.sink.clone(),
+                    channel: destination.target.channel.clone().unwrap_or_default(),
+                };
+                let (message, follow_ups) = crate::threads::queue(
+                    &self.config,
+                    event,
+                    &destination.target,
+                    platform,
+                    &card,
+                    &lane,
+                );
                 Some(Prepared {
-                    message: NewMessage {
-                        lane: Lane {
-                            sink: destination.target.sink.clone(),
-                            channel: destination.target.channel.clone().unwrap_or_default(),
-                        },
-                        message: card.to_stored(),
-                    },
+                    message: NewMessage { lane, message },
+                    follow_ups,
                     card,
                     destination,
                     sink_kind: sink.kind,

@@ -15,7 +15,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::{Config, SinkKind, Target};
 use crate::event::Event;
+use crate::outbox::{Lane, NewMessage};
 use crate::render::{Card, Field, Platform};
 
 /// What one queued message does to its item's thread.
@@ -77,6 +79,101 @@ pub fn of_stored(stored: &str) -> Option<Threading> {
         return None;
     }
     serde_json::from_str::<Outer>(stored).ok()?.thread
+}
+
+/// The messages to queue for one rendered `card` going to `target`: the
+/// card itself (with its [`Threading`] when the route threads and the sink
+/// can), then the follow-ups that edit the item's parent, each one
+/// platform call of its own.
+pub fn queue(
+    config: &Config,
+    event: &Event,
+    target: &Target,
+    platform: Platform,
+    card: &Card,
+    lane: &Lane,
+) -> (String, Vec<NewMessage>) {
+    let stored = card.to_stored();
+    let plain = |stored: String| (stored, Vec::new());
+    if !config.routes.iter().any(|r| r.thread) || card.is_empty() {
+        return plain(stored);
+    }
+    let Some(sink) = config.sinks.get(&target.sink) else {
+        return plain(stored);
+    };
+    if sink.can_thread().is_err() {
+        return plain(stored);
+    }
+    let Some(route) = config
+        .routes
+        .iter()
+        .find(|r| r.to.contains(target) && crate::routing::matches(r, event))
+    else {
+        return plain(stored);
+    };
+    if !route.thread {
+        return plain(stored);
+    }
+    let Some(key) = key(event).map(ThreadKey::into_string) else {
+        return plain(stored);
+    };
+    let follow = |op: Op, key: &str, card: &Card| NewMessage {
+        lane: lane.clone(),
+        message: attach(
+            &card.to_stored(),
+            &Threading {
+                key: key.to_string(),
+                op,
+                broadcast: false,
+                run: None,
+            },
+        ),
+    };
+    let mut follow_ups = Vec::new();
+    let mut t = Threading {
+        key,
+        op: Op::Post,
+        broadcast: false,
+        run: None,
+    };
+    if event.ci.is_some() {
+        let run = run_key(event);
+        let in_item = t.key.contains("#pr-") || t.key.contains("#mr-");
+        if in_item {
+            if let Some(field) = ci_field(event, platform) {
+                let patch = Card {
+                    fields: vec![field],
+                    ..Card::default()
+                };
+                follow_ups.push(follow(Op::Patch, &t.key, &patch));
+            }
+            t.run = run;
+        } else if let Some(run) = run {
+            t.key.clone_from(&run);
+            t.run = Some(run);
+        }
+    } else {
+        let broadcast = route.broadcast && is_state_change(event);
+        let discord_bot = sink.kind == SinkKind::Discord && sink.token.is_some();
+        t.broadcast = broadcast && sink.kind == SinkKind::Slack;
+        if broadcast && discord_bot {
+            follow_ups.push(follow(Op::Line, &t.key, card));
+        }
+        if is_item_event(event) {
+            if is_state_change(event) {
+                follow_ups.push(follow(Op::Edit, &t.key, card));
+            } else {
+                let patch = Card {
+                    title: card.title.clone(),
+                    url: card.url.clone(),
+                    color: card.color.clone(),
+                    ..Card::default()
+                };
+                follow_ups.push(follow(Op::Patch, &t.key, &patch));
+            }
+        }
+    }
+    (attach(&stored, &t), follow_ups)
 }
 
 /// A CI run's own key (`<source>:<repo>#run-<id>`), for events with CI facts.
