@@ -12,7 +12,11 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use url::Url;
 
-use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, read_capped, secs_to_duration};
+use super::{
+    DEFAULT_RETRY_AFTER, Outcome, ThreadCall, ThreadOutcome, error_chain, excerpt, read_capped,
+    secs_to_duration,
+};
+use crate::outbox::ThreadIds;
 use crate::config::SinkConfig;
 use crate::render::{Platform, request_body};
 
@@ -27,9 +31,22 @@ pub(super) struct Slack {
 }
 
 enum Mode {
-    Bot { token: String, endpoint: Url },
+    Bot {
+        token: String,
+        endpoint: Url,
+        update: Url,
+    },
     Webhook { url: Url },
 }
+
+/// Slack error codes that mean the parent is gone (deleted, or its thread
+/// locked): the message starts a new parent instead.
+const GONE_ERRORS: [&str; 4] = [
+    "message_not_found",
+    "thread_not_found",
+    "thread_locked",
+    "channel_not_found",
+];
 
 /// Slack error codes that mean "try again later", not "this message is bad".
 const TRANSIENT_ERRORS: [&str; 4] = [
@@ -62,12 +79,15 @@ impl Slack {
                 let base = cfg.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
                 let base = Url::parse(&format!("{}/", base.trim_end_matches('/')))
                     .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
-                let endpoint = base
-                    .join("chat.postMessage")
-                    .with_context(|| format!("sink `{}`: api_base is not a valid URL", cfg.name))?;
+                let join = |method: &str| {
+                    base.join(method).with_context(|| {
+                        format!("sink `{}`: api_base is not a valid URL", cfg.name)
+                    })
+                };
                 Mode::Bot {
                     token: t.expose().to_string(),
-                    endpoint,
+                    endpoint: join("chat.postMessage")?,
+                    update: join("chat.update")?,
                 }
             }
             (None, None) => bail!(
@@ -87,17 +107,94 @@ impl Slack {
 
     /// Posts `message` in a `chat.postMessage` / webhook body.
     pub(super) async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
-        let body = request_body(Platform::Slack, channel, message).to_string();
-        let request = match &self.mode {
-            Mode::Bot { token, endpoint } => {
-                if channel.is_none_or(str::is_empty) {
-                    return Outcome::permanent(
-                        "no Slack channel for a bot-token sink: give the route target one (sink:#channel)",
-                    );
+        let body = request_body(Platform::Slack, channel, message);
+        self.call(channel, false, body).await.0
+    }
+
+    /// One threaded call (bot token only): a parent, a reply with
+    /// `thread_ts`, or a `chat.update`.
+    pub(super) async fn thread(
+        &self,
+        channel: Option<&str>,
+        message: &str,
+        call: &ThreadCall<'_>,
+    ) -> ThreadOutcome {
+        let mut body = request_body(Platform::Slack, channel, message);
+        let update = match call {
+            ThreadCall::Parent { .. } => false,
+            ThreadCall::Reply { ids, broadcast } => {
+                body["thread_ts"] = Value::from(ids.message_id.as_str());
+                if *broadcast {
+                    body["reply_broadcast"] = Value::Bool(true);
                 }
+                false
+            }
+            ThreadCall::Edit { ids, .. } => {
+                // chat.update takes the channel id chat.postMessage answered.
+                if let Some(id) = &ids.thread_id {
+                    body["channel"] = Value::from(id.as_str());
+                }
+                body["ts"] = Value::from(ids.message_id.as_str());
+                true
+            }
+            // Slack shows a state change with `reply_broadcast` instead.
+            ThreadCall::Line { .. } => return ThreadOutcome::Done(None),
+        };
+        let (outcome, answer) = self.call(channel, update, body).await;
+        match outcome {
+            Outcome::Sent { .. } => {
+                let answer = serde_json::from_str::<Value>(&answer).unwrap_or_default();
+                let ts = answer.get("ts").and_then(Value::as_str);
+                let channel_id = answer.get("channel").and_then(Value::as_str);
+                match (call, ts) {
+                    (ThreadCall::Edit { .. }, _) => ThreadOutcome::Done(None),
+                    (_, Some(ts)) => ThreadOutcome::Done(Some(ThreadIds {
+                        message_id: ts.to_string(),
+                        thread_id: channel_id.map(str::to_string),
+                    })),
+                    (_, None) => ThreadOutcome::Failed(Outcome::permanent(
+                        "Slack answered ok without the message's ts",
+                    )),
+                }
+            }
+            Outcome::Permanent { error } => {
+                let code = serde_json::from_str::<Value>(&answer)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+                if code.as_deref().is_some_and(|c| GONE_ERRORS.contains(&c)) {
+                    ThreadOutcome::Gone(error)
+                } else {
+                    ThreadOutcome::Failed(Outcome::Permanent { error })
+                }
+            }
+            other => ThreadOutcome::Failed(other),
+        }
+    }
+
+    /// Posts `body` (to `chat.update` when `update`); the outcome and the answer.
+    async fn call(&self, channel: Option<&str>, update: bool, body: Value) -> (Outcome, String) {
+        let body = body.to_string();
+        let request = match &self.mode {
+            Mode::Bot {
+                token,
+                endpoint,
+                update: update_url,
+            } => {
+                if channel.is_none_or(str::is_empty) {
+                    return (Outcome::permanent(
+                        "no Slack channel for a bot-token sink: give the route target one (sink:#channel)",
+                    ), String::new());
+                }
+                let url = if update { update_url } else { endpoint };
                 self.client
-                    .post(endpoint.clone())
+                    .post(url.clone())
                     .header(AUTHORIZATION, format!("Bearer {token}"))
+            }
+            Mode::Webhook { .. } if update => {
+                return (
+                    Outcome::permanent("a Slack incoming webhook cannot edit messages"),
+                    String::new(),
+                );
             }
             Mode::Webhook { url } => self.client.post(url.clone()),
         };
@@ -108,12 +205,12 @@ impl Slack {
             .await
         {
             Ok(r) => r,
-            Err(e) => return Outcome::retry(describe_reqwest_error(e)),
+            Err(e) => return (Outcome::retry(describe_reqwest_error(e)), String::new()),
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let answer = read_capped(response, MAX_ANSWER_BYTES).await;
-        classify(status, &headers, &answer)
+        (classify(status, &headers, &answer), answer)
     }
 }
 
