@@ -279,9 +279,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Counts an attempt and gives up on the row.
     async fn mark_dead(&self, id: RowId, error: &str) -> Result<(), StoreError>;
-    /// Thread `key` in `lane`, unless unknown or older than 90 days.
-    async fn thread_state(&self, lane: &Lane, key: &str)
-    -> Result<Option<ThreadState>, StoreError>;
+    /// Thread `key` in `lane`, unless unknown or older than 90 days. A
+    /// store that keeps no threads knows none: every threaded message
+    /// then posts as a parent of its own.
+    async fn thread_state(
+        &self,
+        _lane: &Lane,
+        _key: &str,
+    ) -> Result<Option<ThreadState>, StoreError> {
+        Ok(None)
+    }
     /// The platform's ids of thread `key` in `lane`, unless unknown or
     /// older than 90 days.
     async fn thread(&self, lane: &Lane, key: &str) -> Result<Option<ThreadIds>, StoreError> {
@@ -290,9 +297,11 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps each `(key, state)` of `lane` (90 days after the last put).
     async fn put_threads(
         &self,
-        lane: &Lane,
-        threads: &[(String, ThreadState)],
-    ) -> Result<(), StoreError>;
+        _lane: &Lane,
+        _threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Keeps the platform's ids of thread `key` in `lane`.
     async fn put_thread(&self, lane: &Lane, key: &str, ids: &ThreadIds) -> Result<(), StoreError> {
         let state = ThreadState {
@@ -303,13 +312,16 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Marks row `id` sent and keeps each `(key, state)` of its lane, in
     /// one transaction: a crash never leaves a sent parent whose ids are
-    /// unknown. Fenced like [`Store::mark_sent`].
+    /// unknown. Fenced like [`Store::mark_sent`]. (The default, for a
+    /// store that keeps no threads, only marks the row.)
     async fn mark_sent_thread(
         &self,
         id: RowId,
-        lane: &Lane,
-        threads: &[(String, ThreadState)],
-    ) -> Result<(), StoreError>;
+        _lane: &Lane,
+        _threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        self.mark_sent(id).await
+    }
     /// Lanes that have pending rows.
     async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError>;
     /// Rows, newest first, optionally of one status.
