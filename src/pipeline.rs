@@ -117,6 +117,7 @@ impl Pipeline {
         if destinations.is_empty() {
             return Vec::new();
         }
+        let keys = crate::threads::Keys::of(&self.config, event, &payload);
         let ctx = EventContext::new(event, payload);
         destinations
             .into_iter()
@@ -134,6 +135,7 @@ impl Pipeline {
                 let (message, follow_ups) = crate::threads::queue(
                     &self.config,
                     event,
+                    &keys,
                     &destination.target,
                     platform,
                     &card,

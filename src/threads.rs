@@ -81,6 +81,27 @@ pub fn of_stored(stored: &str) -> Option<Threading> {
     serde_json::from_str::<Outer>(stored).ok()?.thread
 }
 
+/// The thread keys of one event: its item's and, for a CI run, the run's.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub item: Option<String>,
+    pub run: Option<String>,
+}
+
+impl Keys {
+    /// The keys of `event` whose payload is `payload`; none unless some
+    /// route of `config` threads (no work on the request path otherwise).
+    pub fn of(config: &Config, event: &Event, payload: &Value) -> Keys {
+        if !config.routes.iter().any(|r| r.thread) {
+            return Keys::default();
+        }
+        Keys {
+            item: key_in(event, payload).map(ThreadKey::into_string),
+            run: run_key(event, payload),
+        }
+    }
+}
+
 /// The messages to queue for one rendered `card` going to `target`: the
 /// card itself (with its [`Threading`] when the route threads and the sink
 /// can), then the follow-ups that edit the item's parent, each one
@@ -88,6 +109,7 @@ pub fn of_stored(stored: &str) -> Option<Threading> {
 pub fn queue(
     config: &Config,
     event: &Event,
+    keys: &Keys,
     target: &Target,
     platform: Platform,
     card: &Card,
@@ -114,7 +136,7 @@ pub fn queue(
     if !route.thread {
         return plain(stored);
     }
-    let Some(key) = key(event).map(ThreadKey::into_string) else {
+    let Some(key) = keys.item.clone() else {
         return plain(stored);
     };
     let follow = |op: Op, key: &str, card: &Card| NewMessage {
@@ -137,7 +159,7 @@ pub fn queue(
         run: None,
     };
     if event.ci.is_some() {
-        let run = run_key(event);
+        let run = keys.run.clone();
         let in_item = t.key.contains("#pr-") || t.key.contains("#mr-");
         if in_item {
             if let Some(field) = ci_field(event, platform) {
@@ -177,9 +199,8 @@ pub fn queue(
 }
 
 /// A CI run's own key (`<source>:<repo>#run-<id>`), for events with CI facts.
-pub fn run_key(event: &Event) -> Option<String> {
+pub fn run_key(event: &Event, p: &Value) -> Option<String> {
     let ci = event.ci.as_ref()?;
-    let p = &event.payload;
     let id = [
         &p["check_run"]["id"],
         &p["check_suite"]["id"],
@@ -304,10 +325,16 @@ impl std::fmt::Display for ThreadKey {
 /// The item `event` belongs to; `None` for events with no item (push,
 /// release, star, …), which post top-level.
 pub fn key(event: &Event) -> Option<ThreadKey> {
+    key_in(event, &event.payload)
+}
+
+/// [`key`] with the payload apart from the event (the request path moves
+/// it out before rendering).
+pub fn key_in(event: &Event, payload: &Value) -> Option<ThreadKey> {
     let item = match event.source_kind.as_str() {
-        "gitlab" => gitlab_item(event),
-        "huggingface" => hub_item(event),
-        _ => forge_item(event),
+        "gitlab" => gitlab_item(event, payload),
+        "huggingface" => hub_item(event, payload),
+        _ => forge_item(event, payload),
     }?;
     Some(ThreadKey(format!(
         "{}:{}#{item}",
@@ -341,8 +368,7 @@ fn sha(v: &Value) -> Option<&str> {
 }
 
 /// GitHub, Gitea, Forgejo, Gogs and DagsHub: GitHub's event names.
-fn forge_item(event: &Event) -> Option<String> {
-    let p = &event.payload;
+fn forge_item(event: &Event, p: &Value) -> Option<String> {
     let noun = event.kind.split('.').next().unwrap_or_default();
     let pr = |v: &Value| num(&v["number"]).map(|n| format!("pr-{n}"));
     match noun {
@@ -393,8 +419,7 @@ fn ci(run: &Value, head_sha: &Value) -> Option<String> {
 
 /// GitLab: merge requests `!iid`, issues `#iid`, notes by what they are on,
 /// pipelines by their merge request or commit, jobs by commit.
-fn gitlab_item(event: &Event) -> Option<String> {
-    let p = &event.payload;
+fn gitlab_item(event: &Event, p: &Value) -> Option<String> {
     let attrs = &p["object_attributes"];
     match p["object_kind"].as_str()? {
         "merge_request" => num(&attrs["iid"]).map(|n| format!("mr-{n}")),
@@ -423,8 +448,7 @@ fn gitlab_item(event: &Event) -> Option<String> {
 
 /// The Hub: discussions and pull requests share one numbering; a push to
 /// `refs/pr/N` belongs to pull request N.
-fn hub_item(event: &Event) -> Option<String> {
-    let p = &event.payload;
+fn hub_item(event: &Event, p: &Value) -> Option<String> {
     let d = &p["discussion"];
     if let Some(n) = num(&d["num"]) {
         let noun = if d["isPullRequest"].as_bool() == Some(true) {
