@@ -571,4 +571,72 @@ mod tests {
         let comment = event(SourceKind::Github, "github/issue_comment.created.1");
         assert!(!is_state_change(&comment));
     }
+
+    #[test]
+    fn the_thread_part_rides_in_the_stored_card_and_readers_ignore_it() {
+        let card = Card {
+            text: "opened #12".into(),
+            title: "#12 Fix".into(),
+            ..Card::default()
+        };
+        let t = Threading {
+            key: "github:acme/api#pr-12".into(),
+            op: Op::Patch,
+            broadcast: true,
+            run: Some("github:acme/api#run-7".into()),
+        };
+        let stored = attach(&card.to_stored(), &t);
+        assert_eq!(of_stored(&stored), Some(t));
+        assert_eq!(Card::from_stored(&stored), card);
+        assert_eq!(of_stored(&card.to_stored()), None);
+        assert_eq!(of_stored("plain text of an old row"), None);
+    }
+
+    #[test]
+    fn edits_keep_the_ci_field_and_patches_replace_only_their_parts() {
+        let ci = |v: &str| Field {
+            name: CI_FIELD.into(),
+            value: v.into(),
+            inline: true,
+        };
+        let parent = Card {
+            text: "alice opened #12".into(),
+            title: "#12 Fix".into(),
+            color: "#1f883d".into(),
+            fields: vec![ci("❌ failed")],
+            ..Card::default()
+        };
+        let passed = Card {
+            fields: vec![ci("✅ passed")],
+            ..Card::default()
+        };
+        let after = merge(&parent, &passed, Op::Patch);
+        assert_eq!(after.fields, vec![ci("✅ passed")]);
+        assert_eq!((after.text.as_str(), after.color.as_str()), ("alice opened #12", "#1f883d"));
+        let merged = Card {
+            text: "bob merged #12".into(),
+            title: "#12 Fix".into(),
+            color: "#8250df".into(),
+            ..Card::default()
+        };
+        let after = merge(&after, &merged, Op::Edit);
+        assert_eq!(after.text, "bob merged #12");
+        assert_eq!(after.color, "#8250df");
+        assert_eq!(after.fields, vec![ci("✅ passed")]);
+    }
+
+    #[test]
+    fn a_ci_run_has_a_key_of_its_own_and_a_field_in_words() {
+        let run = event(SourceKind::Github, "github/check_run.completed.1");
+        let k = run_key(&run, &run.payload).unwrap();
+        assert!(k.starts_with("github:") && k.contains("#run-"), "{k}");
+        let f = ci_field(&run, Platform::Slack).unwrap();
+        assert_eq!(f.name, CI_FIELD);
+        assert!(f.value.starts_with("❌ <https://"), "{}", f.value);
+        let f = ci_field(&run, Platform::Discord).unwrap();
+        assert!(f.value.contains("failed]("), "{}", f.value);
+        let opened = event(SourceKind::Github, "github/pull_request.opened.1");
+        assert_eq!(run_key(&opened, &opened.payload), None);
+        assert!(is_item_event(&opened));
+    }
 }
