@@ -343,3 +343,73 @@ async fn threads_survive_kill_9_and_a_restart() {
     }
     second.kill9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_discord_thread_gets_a_new_parent() {
+    let standin = StandIn::start().await;
+    let svc = Service::start(&config(&discord_bot_sink(&standin))).await;
+    let steps = pr_life();
+    post_all(&svc, &steps[..2]).await;
+    let (parent, _) = parent_and_replies(&standin.messages(), "123456789012345678");
+    standin.archive(&parent.id);
+    post_all(&svc, &steps[2..3]).await;
+
+    let received = standin.received();
+    let refused = received
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/channels/{}/messages", parent.id)))
+        .count();
+    assert_eq!(refused, 2, "the synchronize went in, the review met the archive");
+    let tops: Vec<Message> = standin
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == "123456789012345678")
+        .collect();
+    assert_eq!(tops.len(), 2, "{tops:#?}");
+    assert!(tops[1].body.to_string().contains("review"), "{:#}", tops[1].body);
+    let dead = svc
+        .store()
+        .list(Some(hookbridge::outbox::Status::Dead), 50)
+        .await
+        .unwrap();
+    assert!(dead.is_empty(), "{dead:#?}");
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_run_run_again_edits_its_message_instead_of_posting_again() {
+    let standin = StandIn::start().await;
+    let svc = Service::start(&config(&slack_sink(&standin))).await;
+    let rel = "github/workflow_run.in_progress.1.json";
+    let mut failed: Value = serde_json::from_slice(&fixture(rel)).unwrap();
+    failed["action"] = json!("completed");
+    failed["workflow_run"]["status"] = json!("completed");
+    failed["workflow_run"]["conclusion"] = json!("failure");
+    let mut passed = failed.clone();
+    passed["workflow_run"]["conclusion"] = json!("success");
+    passed["workflow_run"]["run_attempt"] = json!(2);
+    for (n, v) in [failed, passed].iter().enumerate() {
+        let body = serde_json::to_vec(v).unwrap();
+        let mut headers: Vec<(String, String)> = fixture_headers(rel)
+            .into_iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("x-github-delivery"))
+            .collect();
+        headers.push(("X-GitHub-Delivery".into(), format!("living-run-{n}")));
+        headers.extend(signature_headers("github", SECRET, &body));
+        let a = svc.post("github", &headers, body).await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        drained(&svc).await;
+    }
+    let messages = standin.messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(messages[0].edits, 1);
+    let text = messages[0].body["text"].as_str().unwrap();
+    assert!(text.starts_with('✅'), "{text}");
+    assert!(
+        standin
+            .received()
+            .iter()
+            .any(|r| r.path.ends_with("chat.update") && r.refused.is_none())
+    );
+    svc.stop().await;
+}
