@@ -332,8 +332,8 @@ pub fn key(event: &Event) -> Option<ThreadKey> {
 /// it out before rendering).
 pub fn key_in(event: &Event, payload: &Value) -> Option<ThreadKey> {
     let item = match event.source_kind.as_str() {
-        "gitlab" => gitlab_item(event, payload),
-        "huggingface" => hub_item(event, payload),
+        "gitlab" => gitlab_item(payload),
+        "huggingface" => hub_item(payload),
         _ => forge_item(event, payload),
     }?;
     Some(ThreadKey(format!(
@@ -419,7 +419,7 @@ fn ci(run: &Value, head_sha: &Value) -> Option<String> {
 
 /// GitLab: merge requests `!iid`, issues `#iid`, notes by what they are on,
 /// pipelines by their merge request or commit, jobs by commit.
-fn gitlab_item(event: &Event, p: &Value) -> Option<String> {
+fn gitlab_item(p: &Value) -> Option<String> {
     let attrs = &p["object_attributes"];
     match p["object_kind"].as_str()? {
         "merge_request" => num(&attrs["iid"]).map(|n| format!("mr-{n}")),
@@ -448,7 +448,7 @@ fn gitlab_item(event: &Event, p: &Value) -> Option<String> {
 
 /// The Hub: discussions and pull requests share one numbering; a push to
 /// `refs/pr/N` belongs to pull request N.
-fn hub_item(event: &Event, p: &Value) -> Option<String> {
+fn hub_item(p: &Value) -> Option<String> {
     let d = &p["discussion"];
     if let Some(n) = num(&d["num"]) {
         let noun = if d["isPullRequest"].as_bool() == Some(true) {
@@ -612,7 +612,10 @@ mod tests {
         };
         let after = merge(&parent, &passed, Op::Patch);
         assert_eq!(after.fields, vec![ci("✅ passed")]);
-        assert_eq!((after.text.as_str(), after.color.as_str()), ("alice opened #12", "#1f883d"));
+        assert_eq!(
+            (after.text.as_str(), after.color.as_str()),
+            ("alice opened #12", "#1f883d")
+        );
         let merged = Card {
             text: "bob merged #12".into(),
             title: "#12 Fix".into(),

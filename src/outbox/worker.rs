@@ -445,7 +445,10 @@ impl LaneWorker {
         let lane = &self.lane;
         let read_failed = |e: StoreError| {
             tracing::error!(id = row.id, sink = %lane.sink, error = %e.chain(), "cannot read thread ids");
-            (Outcome::retry(format!("cannot read thread ids: {}", e.chain())), false)
+            (
+                Outcome::retry(format!("cannot read thread ids: {}", e.chain())),
+                false,
+            )
         };
         let card = Card::from_stored(&row.message);
         let plain = card.to_stored();

@@ -22,8 +22,8 @@ use super::{
     DEFAULT_RETRY_AFTER, Outcome, ThreadCall, ThreadOutcome, error_chain, excerpt, read_capped,
     secs_to_duration,
 };
-use crate::outbox::ThreadIds;
 use crate::config::SinkConfig;
+use crate::outbox::ThreadIds;
 use crate::render::{Platform, request_body};
 
 pub(super) struct Discord {
@@ -146,8 +146,10 @@ impl Discord {
                 self.webhook_post(hook, &body, thread.as_deref(), None)
             }
             Mode::Bot => match bot_channel(channel) {
-                Ok(channel_id) => Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post)
-                    .body(Some(body.to_string().into_bytes())),
+                Ok(channel_id) => {
+                    Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post)
+                        .body(Some(body.to_string().into_bytes()))
+                }
                 Err(e) => return e,
             },
         };
@@ -193,7 +195,8 @@ impl Discord {
         let body = request_body(Platform::Discord, None, message);
         match (&self.mode, call) {
             (Mode::Webhook(hook), ThreadCall::Parent { title }) => {
-                let request = self.webhook_post(hook, &body, None, Some(&thread_name(title, &body)));
+                let request =
+                    self.webhook_post(hook, &body, None, Some(&thread_name(title, &body)));
                 self.posted(request, None).await
             }
             (Mode::Webhook(hook), ThreadCall::Reply { ids, .. }) => {
@@ -260,7 +263,10 @@ impl Discord {
                     Some(t) => t.clone(),
                     None => {
                         let name = body["embeds"][0]["title"].as_str().unwrap_or("thread");
-                        match self.start_thread(channel_id, &ids.message_id, &thread_name(name, body)).await {
+                        match self
+                            .start_thread(channel_id, &ids.message_id, &thread_name(name, body))
+                            .await
+                        {
                             Ok(t) => t,
                             Err(o) => return o,
                         }
@@ -311,25 +317,34 @@ impl Discord {
         name: &str,
     ) -> Result<String, ThreadOutcome> {
         let Some(mid) = parse_message_id(message_id) else {
-            return Err(ThreadOutcome::Gone("stored message id is not a number".into()));
+            return Err(ThreadOutcome::Gone(
+                "stored message id is not a number".into(),
+            ));
         };
         let route = Route::ChannelMessageThreads {
             channel_id,
             message_id: mid,
         };
         let body = serde_json::json!({"name": name, "auto_archive_duration": 10080});
-        let request = Request::new(route, LightMethod::Post).body(Some(body.to_string().into_bytes()));
+        let request =
+            Request::new(route, LightMethod::Post).body(Some(body.to_string().into_bytes()));
         let (outcome, answer) = self.execute(request).await;
         match outcome {
             Outcome::Sent { .. } => Ok(serde_json::from_str::<serde_json::Value>(&answer)
                 .ok()
-                .and_then(|v| v.get("id").and_then(serde_json::Value::as_str).map(str::to_string))
+                .and_then(|v| {
+                    v.get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| message_id.to_string())),
             // 160004: a thread was already started on it (same id).
             Outcome::Permanent { .. } if discord_code(&answer) == Some(160_004) => {
                 Ok(message_id.to_string())
             }
-            Outcome::Permanent { error } if is_gone(&answer, &error) => Err(ThreadOutcome::Gone(error)),
+            Outcome::Permanent { error } if is_gone(&answer, &error) => {
+                Err(ThreadOutcome::Gone(error))
+            }
             other => Err(ThreadOutcome::Failed(other)),
         }
     }
@@ -432,7 +447,11 @@ fn thread_name(title: &str, body: &serde_json::Value) -> String {
         title
     };
     let name: String = name.trim().chars().take(100).collect();
-    if name.is_empty() { "thread".into() } else { name }
+    if name.is_empty() {
+        "thread".into()
+    } else {
+        name
+    }
 }
 
 /// An edit's body: what a message shows, without create-only keys.

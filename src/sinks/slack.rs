@@ -2,7 +2,9 @@
 //! webhook, posted with reqwest (no redirects: a webhook URL is a secret),
 //! and the mapping of Slack's answers to [`Outcome`]s.
 //!
-//! The stored message is posted in the body `render::request_body` builds.
+//! The stored message is posted in the body `render::request_body` builds
+//! (snapshot-pinned); a post's answer is read with slack-morphism's typed
+//! response model for its `ts`, which threads and edits need.
 //! Slack's answer is read up to [`MAX_ANSWER_BYTES`]: it is only ever
 //! parsed for `ok`/`error` or shown as an excerpt, and a broken or hostile
 //! endpoint answering without end must not grow the process.
@@ -10,14 +12,15 @@
 use anyhow::{Context, bail};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
+use slack_morphism::api::SlackApiChatPostMessageResponse;
 use url::Url;
 
 use super::{
     DEFAULT_RETRY_AFTER, Outcome, ThreadCall, ThreadOutcome, error_chain, excerpt, read_capped,
     secs_to_duration,
 };
-use crate::outbox::ThreadIds;
 use crate::config::SinkConfig;
+use crate::outbox::ThreadIds;
 use crate::render::{Platform, request_body};
 
 /// Where the Web API lives unless `api_base` says otherwise.
@@ -36,7 +39,9 @@ enum Mode {
         endpoint: Url,
         update: Url,
     },
-    Webhook { url: Url },
+    Webhook {
+        url: Url,
+    },
 }
 
 /// Slack error codes that mean the parent is gone (deleted, or its thread
@@ -143,16 +148,12 @@ impl Slack {
         let (outcome, answer) = self.call(channel, update, body).await;
         match outcome {
             Outcome::Sent { .. } => {
-                let answer = serde_json::from_str::<Value>(&answer).unwrap_or_default();
-                let ts = answer.get("ts").and_then(Value::as_str);
-                let channel_id = answer.get("channel").and_then(Value::as_str);
-                match (call, ts) {
-                    (ThreadCall::Edit { .. }, _) => ThreadOutcome::Done(None),
-                    (_, Some(ts)) => ThreadOutcome::Done(Some(ThreadIds {
-                        message_id: ts.to_string(),
-                        thread_id: channel_id.map(str::to_string),
-                    })),
-                    (_, None) => ThreadOutcome::Failed(Outcome::permanent(
+                if let ThreadCall::Edit { .. } = call {
+                    return ThreadOutcome::Done(None);
+                }
+                match posted_ids(&answer) {
+                    Some(ids) => ThreadOutcome::Done(Some(ids)),
+                    None => ThreadOutcome::Failed(Outcome::permanent(
                         "Slack answered ok without the message's ts",
                     )),
                 }
@@ -181,9 +182,12 @@ impl Slack {
                 update: update_url,
             } => {
                 if channel.is_none_or(str::is_empty) {
-                    return (Outcome::permanent(
-                        "no Slack channel for a bot-token sink: give the route target one (sink:#channel)",
-                    ), String::new());
+                    return (
+                        Outcome::permanent(
+                            "no Slack channel for a bot-token sink: give the route target one (sink:#channel)",
+                        ),
+                        String::new(),
+                    );
                 }
                 let url = if update { update_url } else { endpoint };
                 self.client
@@ -212,6 +216,23 @@ impl Slack {
         let answer = read_capped(response, MAX_ANSWER_BYTES).await;
         (classify(status, &headers, &answer), answer)
     }
+}
+
+/// The `ts` and channel id of a `chat.postMessage` answer, read with
+/// slack-morphism's typed model (`SlackApiChatPostMessageResponse`); an
+/// answer whose `message` that model does not take still gives its `ts`.
+pub(super) fn posted_ids(answer: &str) -> Option<ThreadIds> {
+    if let Ok(r) = serde_json::from_str::<SlackApiChatPostMessageResponse>(answer) {
+        return Some(ThreadIds {
+            message_id: r.ts.0,
+            thread_id: Some(r.channel.0),
+        });
+    }
+    let v = serde_json::from_str::<Value>(answer).ok()?;
+    Some(ThreadIds {
+        message_id: v.get("ts")?.as_str()?.to_string(),
+        thread_id: v.get("channel").and_then(Value::as_str).map(str::to_string),
+    })
 }
 
 /// Maps one Slack answer (status, headers, body) to an [`Outcome`].

@@ -250,7 +250,14 @@ impl StandIn {
     /// Every message kept (not forgotten), by id (Slack `ts` order, Discord
     /// id order: the order they were posted).
     pub fn messages(&self) -> Vec<Message> {
-        self.state.world.lock().unwrap().messages.values().cloned().collect()
+        self.state
+            .world
+            .lock()
+            .unwrap()
+            .messages
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Forgets message `id` (someone deleted it); a Discord thread started
@@ -263,7 +270,12 @@ impl StandIn {
 
     /// Archives Discord thread `id`: posts into it are refused (50083).
     pub fn archive(&self, id: &str) {
-        self.state.world.lock().unwrap().archived.insert(id.to_string());
+        self.state
+            .world
+            .lock()
+            .unwrap()
+            .archived
+            .insert(id.to_string());
     }
 
     /// Every request so far, oldest first.
@@ -304,11 +316,21 @@ enum Kind {
     SlackApi,
     SlackUpdate,
     SlackWebhook,
-    DiscordWebhook { id: u64 },
-    DiscordChannel { id: u64 },
+    DiscordWebhook {
+        id: u64,
+    },
+    DiscordChannel {
+        id: u64,
+    },
     /// PATCH of a message: by a bot in a channel, or by a webhook.
-    DiscordEdit { channel: Option<u64>, message: u64 },
-    DiscordStartThread { channel: u64, message: u64 },
+    DiscordEdit {
+        channel: Option<u64>,
+        message: u64,
+    },
+    DiscordStartThread {
+        channel: u64,
+        message: u64,
+    },
     Unknown,
 }
 
@@ -468,7 +490,11 @@ fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
     let slack_err = |code: &str| slack_ok(json!({"ok": false, "error": code}));
     match kind {
         Kind::SlackApi | Kind::SlackUpdate => {
-            if !req.authorization.as_deref().is_some_and(|a| a.len() > "Bearer ".len()) {
+            if !req
+                .authorization
+                .as_deref()
+                .is_some_and(|a| a.len() > "Bearer ".len())
+            {
                 return None;
             }
             let channel = body["channel"].as_str().unwrap_or_default();
@@ -492,7 +518,9 @@ fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
                 }
                 m.body = kept;
                 m.edits += 1;
-                return slack_ok(json!({"ok": true, "channel": channel_id, "ts": ts, "text": body["text"]}));
+                return slack_ok(
+                    json!({"ok": true, "channel": channel_id, "ts": ts, "text": body["text"]}),
+                );
             }
             let thread = body["thread_ts"].as_str().map(str::to_string);
             if let Some(t) = &thread
@@ -518,7 +546,9 @@ fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
             }))
         }
         Kind::DiscordChannel { id } => {
-            req.authorization.as_deref().filter(|a| a.len() > "Bot ".len())?;
+            req.authorization
+                .as_deref()
+                .filter(|a| a.len() > "Bot ".len())?;
             let channel = id.to_string();
             let thread = w.threads.contains(&channel).then(|| channel.clone());
             if w.archived.contains(&channel) {
@@ -558,7 +588,9 @@ fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
             Some(discord_post(w, &channel, thread, &body))
         }
         Kind::DiscordStartThread { channel, message } => {
-            req.authorization.as_deref().filter(|a| a.len() > "Bot ".len())?;
+            req.authorization
+                .as_deref()
+                .filter(|a| a.len() > "Bot ".len())?;
             let id = message.to_string();
             match w.messages.get(&id) {
                 Some(m) if m.channel == channel.to_string() => {}
@@ -583,7 +615,10 @@ fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
             };
             let expected = match channel {
                 Some(c) => c.to_string(),
-                None => query.get("thread_id").cloned().unwrap_or_else(|| "222000000000000001".into()),
+                None => query
+                    .get("thread_id")
+                    .cloned()
+                    .unwrap_or_else(|| "222000000000000001".into()),
             };
             if m.channel != expected {
                 return Some(discord_error(404, "Unknown Message", 10008));
@@ -644,7 +679,12 @@ fn discord_message_with(id: &str, channel: &str, body: &Value, webhook: Option<u
 pub fn check_slack_update(body: &Value) -> Result<(), String> {
     let o = obj(body, "body")?;
     string(o.get("ts").unwrap_or(&Value::Null), "body.ts", 1, 40)?;
-    string(o.get("channel").unwrap_or(&Value::Null), "body.channel", 1, 80)?;
+    string(
+        o.get("channel").unwrap_or(&Value::Null),
+        "body.channel",
+        1,
+        80,
+    )?;
     if o.contains_key("thread_ts") || o.contains_key("reply_broadcast") {
         return Err("body: chat.update takes no thread_ts or reply_broadcast".into());
     }
@@ -661,7 +701,14 @@ pub fn check_discord_edit(body: &Value) -> Result<(), String> {
     let o = obj(body, "body")?;
     only(
         o,
-        &["content", "embeds", "allowed_mentions", "components", "flags", "attachments"],
+        &[
+            "content",
+            "embeds",
+            "allowed_mentions",
+            "components",
+            "flags",
+            "attachments",
+        ],
         "body",
     )?;
     check_discord_body(body)
@@ -670,11 +717,17 @@ pub fn check_discord_edit(body: &Value) -> Result<(), String> {
 /// Start Thread from Message: `name` (1–100), `auto_archive_duration`.
 pub fn check_discord_start_thread(body: &Value) -> Result<(), String> {
     let o = obj(body, "body")?;
-    only(o, &["name", "auto_archive_duration", "rate_limit_per_user"], "body")?;
+    only(
+        o,
+        &["name", "auto_archive_duration", "rate_limit_per_user"],
+        "body",
+    )?;
     string(o.get("name").unwrap_or(&Value::Null), "body.name", 1, 100)?;
     match o.get("auto_archive_duration").and_then(Value::as_u64) {
         None | Some(60 | 1440 | 4320 | 10080) => Ok(()),
-        Some(d) => Err(format!("body.auto_archive_duration: {d} is not 60, 1440, 4320 or 10080")),
+        Some(d) => Err(format!(
+            "body.auto_archive_duration: {d} is not 60, 1440, 4320 or 10080"
+        )),
     }
 }
 

@@ -16,7 +16,8 @@ const SECRET: &str = "thread-secret";
 /// The fixtures of one pull request's life, made to name one pull request
 /// (#1 of baxterthehacker/public-repo), signed: (headers, body, marker).
 fn pr_life() -> Vec<(Vec<(String, String)>, Vec<u8>, &'static str)> {
-    let opened: Value = serde_json::from_slice(&fixture("github/pull_request.opened.1.json")).unwrap();
+    let opened: Value =
+        serde_json::from_slice(&fixture("github/pull_request.opened.1.json")).unwrap();
     let repo = opened["repository"].clone();
     let pr_ref = json!({"number": 1, "id": 1, "url": opened["pull_request"]["url"],
         "head": {"ref": "changes", "sha": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "repo": {"id": 1, "url": "", "name": "public-repo"}},
@@ -152,8 +153,16 @@ async fn drained(svc: &Service) {
 fn parent_and_replies(messages: &[Message], parent_channel: &str) -> (Message, Vec<Message>) {
     let parents: Vec<&Message> = messages
         .iter()
-        .filter(|m| m.thread.is_none() && m.channel == parent_channel || m.thread.as_deref() == Some(m.id.as_str()))
-        .filter(|m| !m.body["content"].as_str().unwrap_or_default().contains("<#"))
+        .filter(|m| {
+            m.thread.is_none() && m.channel == parent_channel
+                || m.thread.as_deref() == Some(m.id.as_str())
+        })
+        .filter(|m| {
+            !m.body["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("<#")
+        })
         .collect();
     assert_eq!(parents.len(), 1, "one parent: {messages:#?}");
     let parent = parents[0].clone();
@@ -216,13 +225,25 @@ async fn a_pull_request_lives_in_one_discord_thread_with_a_bot_token() {
     for r in &replies {
         assert_eq!(r.channel, parent.id, "replies live in the thread: {r:#?}");
     }
-    assert_eq!(parent.body["embeds"][0]["color"], 8_540_383, "{:#}", parent.body);
+    assert_eq!(
+        parent.body["embeds"][0]["color"], 8_540_383,
+        "{:#}",
+        parent.body
+    );
     let fields = parent.body["embeds"][0]["fields"].to_string();
-    assert!(fields.contains("\"CI\"") && fields.contains("passed"), "{fields}");
+    assert!(
+        fields.contains("\"CI\"") && fields.contains("passed"),
+        "{fields}"
+    );
     // the merge shows in the channel as a line linking the thread
     let lines: Vec<&Message> = messages
         .iter()
-        .filter(|m| m.body["content"].as_str().unwrap_or_default().contains(&format!("<#{}>", parent.id)))
+        .filter(|m| {
+            m.body["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("<#{}>", parent.id))
+        })
         .collect();
     assert_eq!(lines.len(), 1, "{messages:#?}");
     assert_eq!(lines[0].channel, "123456789012345678");
@@ -250,7 +271,10 @@ async fn a_pull_request_is_one_forum_post_through_a_discord_webhook() {
         .unwrap();
     assert!(first.query.contains("wait=true"), "{}", first.query);
     let name = first.json()["thread_name"].as_str().unwrap().to_string();
-    assert!(name.contains("Update the README") && name.chars().count() <= 100, "{name}");
+    assert!(
+        name.contains("Update the README") && name.chars().count() <= 100,
+        "{name}"
+    );
     assert_eq!(parent.body["embeds"][0]["color"], 8_540_383);
     assert!(standin.received().iter().all(|r| r.refused.is_none()));
     svc.stop().await;
@@ -279,11 +303,26 @@ async fn a_deleted_parent_gets_a_new_one_and_edits_of_it_are_dropped() {
         .filter(|b| b.get("thread_ts").is_none())
         .collect();
     assert_eq!(tops.len(), 2, "{tops:#?}");
-    assert!(tops[1]["text"].as_str().unwrap().contains("review"), "{:#}", tops[1]);
+    assert!(
+        tops[1]["text"].as_str().unwrap().contains("review"),
+        "{:#}",
+        tops[1]
+    );
     assert_eq!(new_parent.body["attachments"][0]["color"], "#8250df");
-    assert_eq!(replies.iter().filter(|r| r.thread.as_deref() == Some(new_parent.id.as_str())).count(), 3, "{messages:#?}");
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|r| r.thread.as_deref() == Some(new_parent.id.as_str()))
+            .count(),
+        3,
+        "{messages:#?}"
+    );
     // nothing is dead: a gone parent is not an error
-    let dead = svc.store().list(Some(hookbridge::outbox::Status::Dead), 50).await.unwrap();
+    let dead = svc
+        .store()
+        .list(Some(hookbridge::outbox::Status::Dead), 50)
+        .await
+        .unwrap();
     assert!(dead.is_empty(), "{dead:#?}");
     svc.stop().await;
 }
@@ -312,14 +351,20 @@ async fn threads_survive_kill_9_and_a_restart() {
     };
     let mut first = Proc::serve(&path, &[], &[]);
     for (headers, body, _) in &steps[..3] {
-        assert_eq!(post(first.addr.clone(), headers.clone(), body.clone()).await, 202);
+        assert_eq!(
+            post(first.addr.clone(), headers.clone(), body.clone()).await,
+            202
+        );
     }
     // killed as soon as the parent is out, with replies maybe still queued
     standin.wait_for(1).await;
     first.kill9();
     let mut second = Proc::serve(&path, &[], &[]);
     for (headers, body, _) in &steps[3..] {
-        assert_eq!(post(second.addr.clone(), headers.clone(), body.clone()).await, 202);
+        assert_eq!(
+            post(second.addr.clone(), headers.clone(), body.clone()).await,
+            202
+        );
     }
     eventually(30, "the whole life posted", || {
         let n = standin.messages().len();
@@ -357,16 +402,26 @@ async fn an_archived_discord_thread_gets_a_new_parent() {
     let received = standin.received();
     let refused = received
         .iter()
-        .filter(|r| r.path.ends_with(&format!("/channels/{}/messages", parent.id)))
+        .filter(|r| {
+            r.path
+                .ends_with(&format!("/channels/{}/messages", parent.id))
+        })
         .count();
-    assert_eq!(refused, 2, "the synchronize went in, the review met the archive");
+    assert_eq!(
+        refused, 2,
+        "the synchronize went in, the review met the archive"
+    );
     let tops: Vec<Message> = standin
         .messages()
         .into_iter()
         .filter(|m| m.channel == "123456789012345678")
         .collect();
     assert_eq!(tops.len(), 2, "{tops:#?}");
-    assert!(tops[1].body.to_string().contains("review"), "{:#}", tops[1].body);
+    assert!(
+        tops[1].body.to_string().contains("review"),
+        "{:#}",
+        tops[1].body
+    );
     let dead = svc
         .store()
         .list(Some(hookbridge::outbox::Status::Dead), 50)

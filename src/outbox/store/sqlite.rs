@@ -624,7 +624,12 @@ fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) -> bool {
         }
     };
     if keys + rows + threads > 0 {
-        tracing::debug!(keys, rows, threads, "pruned old dedup keys, sent rows and thread ids");
+        tracing::debug!(
+            keys,
+            rows,
+            threads,
+            "pruned old dedup keys, sent rows and thread ids"
+        );
     }
     keys >= PRUNE_BATCH || rows >= PRUNE_BATCH || threads >= PRUNE_BATCH
 }

@@ -1318,14 +1318,28 @@ async fn thread_ids_are_kept_with_the_sent_mark_and_for_90_days() {
         .await
         .unwrap();
     assert_eq!(store.head(&l).await.unwrap().map(|r| r.id), None);
-    assert_eq!(store.thread_state(&l, key).await.unwrap(), Some(state.clone()));
-    assert_eq!(store.thread(&lane("slack", "#ops"), key).await.unwrap(), None);
+    assert_eq!(
+        store.thread_state(&l, key).await.unwrap(),
+        Some(state.clone())
+    );
+    assert_eq!(
+        store.thread(&lane("slack", "#ops"), key).await.unwrap(),
+        None
+    );
     // ids alone keep the card
     store.put_thread(&l, key, &state.ids).await.unwrap();
-    assert_eq!(store.thread_state(&l, key).await.unwrap(), Some(state.clone()));
+    assert_eq!(
+        store.thread_state(&l, key).await.unwrap(),
+        Some(state.clone())
+    );
     // a row that is not there marks nothing and keeps nothing
     let other = "github:acme/api#pr-13";
-    assert!(store.mark_sent_thread(9_999, &l, &[(other.to_string(), state.clone())]).await.is_err());
+    assert!(
+        store
+            .mark_sent_thread(9_999, &l, &[(other.to_string(), state.clone())])
+            .await
+            .is_err()
+    );
     assert_eq!(store.thread(&l, other).await.unwrap(), None);
     // survives a reopen; gone after 90 days
     drop(store);

@@ -112,7 +112,6 @@ impl PgOptions {
     }
 }
 
-
 /// How many of each kind a prune pass deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -1062,7 +1061,11 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         let now = (self.inner.clock)();
         let client = self.client().await?;
-        bounded("keeping thread ids", put_threads_in(&client, lane, threads, now)).await
+        bounded(
+            "keeping thread ids",
+            put_threads_in(&client, lane, threads, now),
+        )
+        .await
     }
 
     async fn mark_retry(
