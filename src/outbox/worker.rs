@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::store::{Lane, Row, RowId, Store, StoreError, ThreadState, Verdict};
+use super::store::{Lane, Row, RowId, Store, StoreError, ThreadIds, ThreadState, Verdict};
 use crate::config::DeliveryConfig;
 use crate::render::Card;
 use crate::sinks::{Outcome, Sink, ThreadCall, ThreadOutcome};
@@ -549,6 +549,22 @@ impl LaneWorker {
                     };
                     match sink.thread(channel, &row.message, call).await {
                         ThreadOutcome::Done(ids) => {
+                            // A Discord thread started by this reply (its
+                            // parent's start had failed) is kept.
+                            if parent.ids.thread_id.is_none()
+                                && let Some(thread) = ids.as_ref().and_then(|i| i.thread_id.clone())
+                            {
+                                self.keep.push((
+                                    t.key.clone(),
+                                    ThreadState {
+                                        ids: ThreadIds {
+                                            message_id: parent.ids.message_id.clone(),
+                                            thread_id: Some(thread),
+                                        },
+                                        card: None,
+                                    },
+                                ));
+                            }
                             if let (Some(run), Some(ids)) = (&t.run, ids) {
                                 self.keep.push((
                                     run.clone(),

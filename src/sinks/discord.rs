@@ -295,7 +295,13 @@ impl Discord {
             }
             ThreadCall::Line { ids } => {
                 let thread = ids.thread_id.as_deref().unwrap_or(&ids.message_id);
-                let text = body["content"].as_str().unwrap_or_default();
+                // within `content`'s 2,000 characters with the link
+                let text: String = body["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(1_900)
+                    .collect();
                 let line = serde_json::json!({
                     "content": format!("{text} → <#{thread}>").trim_start(),
                     "allowed_mentions": {"parse": []},

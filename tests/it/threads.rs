@@ -468,3 +468,100 @@ async fn a_ci_run_run_again_edits_its_message_instead_of_posting_again() {
     );
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_a_parent_with_its_sent_mark_and_its_card() {
+    use hookbridge::outbox::{
+        Accepted, DeliveryMeta, Lane, NewMessage, PgStore, Store, ThreadIds, ThreadState,
+    };
+    let Some(pg) = crate::pgserver::shared() else {
+        return;
+    };
+    let url = pg.database().await;
+    // one replica without leases: fencing is the lease tests' concern
+    let opts = hookbridge::outbox::store::postgres::PgOptions {
+        upgrade: true,
+        leases: None,
+        prune: false,
+        clock: None,
+    };
+    let store = PgStore::connect_with(&url, opts).await.unwrap();
+    let lane = Lane {
+        sink: "team".into(),
+        channel: "#eng".into(),
+    };
+    let meta = DeliveryMeta {
+        source: "github".into(),
+        delivery_id: "pg-thread-1".into(),
+        kind: "pull_request.opened".into(),
+        repo: "acme/api".into(),
+    };
+    let msg = NewMessage {
+        lane: lane.clone(),
+        message: "hi".into(),
+    };
+    let Accepted::Stored(ids) = store.accept(meta, vec![msg]).await.unwrap() else {
+        panic!("duplicate");
+    };
+    let key = "github:acme/api#pr-1";
+    let state = ThreadState {
+        ids: ThreadIds {
+            message_id: "1700000000.000001".into(),
+            thread_id: Some("CENG".into()),
+        },
+        card: Some("{\"card\":1,\"title\":\"#1\"}".into()),
+    };
+    store
+        .mark_sent_thread(ids[0], &lane, &[(key.to_string(), state.clone())])
+        .await
+        .unwrap();
+    assert!(store.head(&lane).await.unwrap().is_none());
+    assert_eq!(
+        store.thread_state(&lane, key).await.unwrap(),
+        Some(state.clone())
+    );
+    // ids alone keep the card
+    store.put_thread(&lane, key, &state.ids).await.unwrap();
+    assert_eq!(store.thread_state(&lane, key).await.unwrap(), Some(state));
+    // a row that is not there keeps nothing
+    let other = "github:acme/api#pr-2";
+    let none = ThreadState::default();
+    assert!(
+        store
+            .mark_sent_thread(ids[0] + 1_000, &lane, &[(other.to_string(), none)])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.thread(&lane, other).await.unwrap(), None);
+
+    // Fenced: a replica that does not hold the lane's lease marks nothing
+    // and keeps no ids.
+    let leased = PgStore::connect(&url, true).await.unwrap();
+    let meta = DeliveryMeta {
+        source: "github".into(),
+        delivery_id: "pg-thread-2".into(),
+        kind: "pull_request.opened".into(),
+        repo: "acme/api".into(),
+    };
+    let msg = NewMessage {
+        lane: lane.clone(),
+        message: "hi".into(),
+    };
+    let Accepted::Stored(ids) = leased.accept(meta, vec![msg]).await.unwrap() else {
+        panic!("duplicate");
+    };
+    let fenced = "github:acme/api#pr-3";
+    let e = leased
+        .mark_sent_thread(
+            ids[0],
+            &lane,
+            &[(fenced.to_string(), ThreadState::default())],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, hookbridge::outbox::StoreError::LeaseLost(_)),
+        "{e}"
+    );
+    assert_eq!(leased.thread(&lane, fenced).await.unwrap(), None);
+}
