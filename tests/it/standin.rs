@@ -490,19 +490,14 @@ fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
     let slack_err = |code: &str| slack_ok(json!({"ok": false, "error": code}));
     match kind {
         Kind::SlackApi | Kind::SlackUpdate => {
-            if !req
-                .authorization
+            req.authorization
                 .as_deref()
-                .is_some_and(|a| a.len() > "Bearer ".len())
-            {
-                return None;
-            }
+                .filter(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len())?;
             let channel = body["channel"].as_str().unwrap_or_default();
             // Slack answers with the channel's id; names map to a fixed id.
-            let channel_id = if channel.starts_with('#') {
-                format!("C{}", channel[1..].to_ascii_uppercase())
-            } else {
-                channel.to_string()
+            let channel_id = match channel.strip_prefix('#') {
+                Some(name) => format!("C{}", name.to_ascii_uppercase()),
+                None => channel.to_string(),
             };
             if let Kind::SlackUpdate = kind {
                 let ts = body["ts"].as_str().unwrap_or_default();

@@ -13,9 +13,12 @@ use crate::standin::{Message, StandIn};
 
 const SECRET: &str = "thread-secret";
 
+/// One signed delivery: headers, body, and what it is (for messages).
+type Step = (Vec<(String, String)>, Vec<u8>, &'static str);
+
 /// The fixtures of one pull request's life, made to name one pull request
 /// (#1 of baxterthehacker/public-repo), signed: (headers, body, marker).
-fn pr_life() -> Vec<(Vec<(String, String)>, Vec<u8>, &'static str)> {
+fn pr_life() -> Vec<Step> {
     let opened: Value =
         serde_json::from_slice(&fixture("github/pull_request.opened.1.json")).unwrap();
     let repo = opened["repository"].clone();
@@ -174,7 +177,7 @@ fn parent_and_replies(messages: &[Message], parent_channel: &str) -> (Message, V
     (parent, replies)
 }
 
-async fn post_all(svc: &Service, steps: &[(Vec<(String, String)>, Vec<u8>, &'static str)]) {
+async fn post_all(svc: &Service, steps: &[Step]) {
     for (headers, body, marker) in steps {
         let a = svc.post("github", headers, body.clone()).await;
         assert_eq!(a.status, 202, "{marker}: {}", a.body);
