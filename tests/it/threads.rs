@@ -383,7 +383,26 @@ async fn threads_survive_kill_9_and_a_restart() {
     })
     .await;
     let messages = standin.messages();
-    let (parent, replies) = parent_and_replies(&messages, "CENG");
+    let tops: Vec<&Message> = messages.iter().filter(|m| m.thread.is_none()).collect();
+    // The kill may land after Slack took the parent and before its ids were
+    // committed: then the parent is posted again on restart (the one case a
+    // message may be sent twice), and the first copy stays without replies.
+    assert!(!tops.is_empty() && tops.len() <= 2, "{messages:#?}");
+    let parent = tops[tops.len() - 1];
+    if tops.len() == 2 {
+        assert!(
+            tops[0].body["text"].as_str().unwrap().contains("opened"),
+            "{:#?}",
+            tops[0]
+        );
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.thread.as_deref() != Some(tops[0].id.as_str())),
+            "{messages:#?}"
+        );
+    }
+    let replies: Vec<&Message> = messages.iter().filter(|m| m.thread.is_some()).collect();
     // at most a reply twice (sent, answer lost to the kill), never outside
     assert!(replies.len() >= 5, "{messages:#?}");
     for r in &replies {
