@@ -587,3 +587,54 @@ async fn postgres_keeps_a_parent_with_its_sent_mark_and_its_card() {
     );
     assert_eq!(leased.thread(&lane, fenced).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_edit_never_blocks_the_lane_and_a_forgotten_one_is_dropped() {
+    use crate::standin::{Behaviour, Platform};
+    let standin = StandIn::start().await;
+    // opened: post; CI failed: reply, edit (forgotten); review: reply;
+    // merged: reply, edit (refused for good)
+    standin.script(
+        Platform::Slack,
+        [
+            Behaviour::Ok,
+            Behaviour::Ok,
+            Behaviour::SlackError("message_not_found"),
+            Behaviour::Ok,
+            Behaviour::Ok,
+            Behaviour::SlackError("cant_update_message"),
+        ],
+    );
+    let svc = Service::start(&config(&slack_sink(&standin))).await;
+    let steps = pr_life();
+    post_all(
+        &svc,
+        &[
+            steps[0].clone(),
+            steps[3].clone(),
+            steps[2].clone(),
+            steps[5].clone(),
+        ],
+    )
+    .await;
+
+    let messages = standin.messages();
+    let (parent, replies) = parent_and_replies(&messages, "CENG");
+    assert_eq!(replies.len(), 3, "{messages:#?}");
+    assert_eq!(parent.edits, 0);
+    let updates = standin
+        .received()
+        .iter()
+        .filter(|r| r.path.ends_with("chat.update"))
+        .count();
+    assert_eq!(updates, 2);
+    let dead = svc
+        .store()
+        .list(Some(hookbridge::outbox::Status::Dead), 50)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    let error = dead[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("cant_update_message"), "{error}");
+    svc.stop().await;
+}
