@@ -555,37 +555,6 @@ async fn postgres_keeps_a_parent_with_its_sent_mark_and_its_card() {
             .is_err()
     );
     assert_eq!(store.thread(&lane, other).await.unwrap(), None);
-
-    // Fenced: a replica that does not hold the lane's lease marks nothing
-    // and keeps no ids.
-    let leased = PgStore::connect(&url, true).await.unwrap();
-    let meta = DeliveryMeta {
-        source: "github".into(),
-        delivery_id: "pg-thread-2".into(),
-        kind: "pull_request.opened".into(),
-        repo: "acme/api".into(),
-    };
-    let msg = NewMessage {
-        lane: lane.clone(),
-        message: "hi".into(),
-    };
-    let Accepted::Stored(ids) = leased.accept(meta, vec![msg]).await.unwrap() else {
-        panic!("duplicate");
-    };
-    let fenced = "github:acme/api#pr-3";
-    let e = leased
-        .mark_sent_thread(
-            ids[0],
-            &lane,
-            &[(fenced.to_string(), ThreadState::default())],
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, hookbridge::outbox::StoreError::LeaseLost(_)),
-        "{e}"
-    );
-    assert_eq!(leased.thread(&lane, fenced).await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
