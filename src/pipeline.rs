@@ -27,6 +27,8 @@ pub struct Prepared {
     pub card: Card,
     /// The message as queued: lane and the card's stored form.
     pub message: NewMessage,
+    /// Messages queued after it in its lane: edits of its thread's parent.
+    pub follow_ups: Vec<NewMessage>,
 }
 
 /// Why a pipeline could not be built.
@@ -129,6 +131,7 @@ impl Pipeline {
         if destinations.is_empty() {
             return (prepared, silent);
         }
+        let keys = crate::threads::Keys::of(&self.config, event, &payload);
         let ctx = EventContext::new(event, payload);
         for destination in destinations {
             // Routes only name configured sinks (checked at load).
@@ -143,14 +146,22 @@ impl Pipeline {
                 silent.push(destination);
                 continue;
             }
+            let lane = Lane {
+                sink: destination.target.sink.clone(),
+                channel: destination.target.channel.clone().unwrap_or_default(),
+            };
+            let (message, follow_ups) = crate::threads::queue(
+                &self.config,
+                event,
+                &keys,
+                &destination.target,
+                platform,
+                &card,
+                &lane,
+            );
             prepared.push(Prepared {
-                message: NewMessage {
-                    lane: Lane {
-                        sink: destination.target.sink.clone(),
-                        channel: destination.target.channel.clone().unwrap_or_default(),
-                    },
-                    message: card.to_stored(),
-                },
+                message: NewMessage { lane, message },
+                follow_ups,
                 card,
                 destination,
                 sink_kind: sink.kind,

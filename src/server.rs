@@ -237,7 +237,10 @@ async fn deliver(
         kind: event.kind.clone(),
         repo: event.repo.key.clone(),
     };
-    let messages = prepared.into_iter().map(|p| p.message).collect();
+    let messages = prepared
+        .into_iter()
+        .flat_map(|p| std::iter::once(p.message).chain(p.follow_ups))
+        .collect();
     match state.store.accept(meta, messages).await {
         Ok(Accepted::Stored(ids)) => {
             for lane in &lanes {

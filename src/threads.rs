@@ -6,10 +6,300 @@
 //! `#discussion-19`, `#commit-<sha>`) and which events change an item's
 //! state (opened, closed, merged, reopened). Pure functions of the event;
 //! the outbox keeps the platform ids each key maps to.
+//!
+//! Also owns [`Threading`], what a queued message says about its thread
+//! (which item, and whether it is a post, a replacement of the parent or a
+//! patch of it), kept inside the stored message so that it lives and dies
+//! with the outbox row, and the merging of an edit into the parent's card.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::{Config, SinkKind, Target};
 use crate::event::Event;
+use crate::outbox::{Lane, NewMessage};
+use crate::render::{Card, Field, Platform};
+
+/// What one queued message does to its item's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// A message of the item: a reply in its thread, or the parent when
+    /// the thread has none yet.
+    #[default]
+    Post,
+    /// The parent becomes this card (a state change of the item itself),
+    /// keeping the CI field it had.
+    Edit,
+    /// The parent takes this card's title, link and colour (when set) and
+    /// its fields, replacing fields of the same name.
+    Patch,
+    /// Discord bot: a short top-level line that links the thread.
+    Line,
+}
+
+/// The thread part of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Threading {
+    /// The item's thread key.
+    pub key: String,
+    #[serde(default)]
+    pub op: Op,
+    /// A reply that is also shown in the channel (Slack `reply_broadcast`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
+    /// A CI run's own key: the message the run posted is edited as it
+    /// progresses instead of posting again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+/// The name of the CI field a parent card shows.
+pub const CI_FIELD: &str = "CI";
+
+/// The stored message with `t` inside it (`{"card":1,"thread":{…},…}`):
+/// readers of the card ignore the extra key.
+pub fn attach(stored: &str, t: &Threading) -> String {
+    let Ok(json) = serde_json::to_string(t) else {
+        return stored.to_string();
+    };
+    match stored.strip_prefix("{\"card\":1") {
+        Some(rest) => format!("{{\"card\":1,\"thread\":{json}{rest}"),
+        None => stored.to_string(),
+    }
+}
+
+/// The thread part of a stored message, if it has one.
+pub fn of_stored(stored: &str) -> Option<Threading> {
+    #[derive(Deserialize)]
+    struct Outer {
+        thread: Option<Threading>,
+    }
+    if !stored.starts_with("{\"card\":1,\"thread\":") {
+        return None;
+    }
+    serde_json::from_str::<Outer>(stored).ok()?.thread
+}
+
+/// The thread keys of one event: its item's and, for a CI run, the run's.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub item: Option<String>,
+    pub run: Option<String>,
+}
+
+impl Keys {
+    /// The keys of `event` whose payload is `payload`; none unless some
+    /// route of `config` threads (no work on the request path otherwise).
+    pub fn of(config: &Config, event: &Event, payload: &Value) -> Keys {
+        if !config.routes.iter().any(|r| r.thread) {
+            return Keys::default();
+        }
+        Keys {
+            item: key_in(event, payload).map(ThreadKey::into_string),
+            run: run_key(event, payload),
+        }
+    }
+}
+
+/// The messages to queue for one rendered `card` going to `target`: the
+/// card itself (with its [`Threading`] when the route threads and the sink
+/// can), then the follow-ups that edit the item's parent, each one
+/// platform call of its own.
+pub fn queue(
+    config: &Config,
+    event: &Event,
+    keys: &Keys,
+    target: &Target,
+    platform: Platform,
+    card: &Card,
+    lane: &Lane,
+) -> (String, Vec<NewMessage>) {
+    let stored = card.to_stored();
+    let plain = |stored: String| (stored, Vec::new());
+    if !config.routes.iter().any(|r| r.thread) || card.is_empty() {
+        return plain(stored);
+    }
+    let Some(sink) = config.sinks.get(&target.sink) else {
+        return plain(stored);
+    };
+    if sink.can_thread().is_err() {
+        return plain(stored);
+    }
+    let Some(route) = config
+        .routes
+        .iter()
+        .find(|r| r.to.contains(target) && crate::routing::matches(r, event))
+    else {
+        return plain(stored);
+    };
+    if !route.thread {
+        return plain(stored);
+    }
+    let Some(key) = keys.item.clone() else {
+        return plain(stored);
+    };
+    let follow = |op: Op, key: &str, card: &Card| NewMessage {
+        lane: lane.clone(),
+        message: attach(
+            &card.to_stored(),
+            &Threading {
+                key: key.to_string(),
+                op,
+                broadcast: false,
+                run: None,
+            },
+        ),
+    };
+    let mut follow_ups = Vec::new();
+    let mut t = Threading {
+        key,
+        op: Op::Post,
+        broadcast: false,
+        run: None,
+    };
+    if event.ci.is_some() {
+        let run = keys.run.clone();
+        let in_item = t.key.contains("#pr-") || t.key.contains("#mr-");
+        if in_item {
+            if let Some(field) = ci_field(event, platform) {
+                let patch = Card {
+                    fields: vec![field],
+                    ..Card::default()
+                };
+                follow_ups.push(follow(Op::Patch, &t.key, &patch));
+            }
+            t.run = run;
+        } else if let Some(run) = run {
+            t.key.clone_from(&run);
+            t.run = Some(run);
+        }
+    } else {
+        let broadcast = route.broadcast && is_state_change(event);
+        let discord_bot = sink.kind == SinkKind::Discord && sink.token.is_some();
+        t.broadcast = broadcast && sink.kind == SinkKind::Slack;
+        if broadcast && discord_bot {
+            follow_ups.push(follow(Op::Line, &t.key, card));
+        }
+        if is_item_event(event) {
+            if is_state_change(event) {
+                follow_ups.push(follow(Op::Edit, &t.key, card));
+            } else {
+                let patch = Card {
+                    title: card.title.clone(),
+                    url: card.url.clone(),
+                    color: card.color.clone(),
+                    ..Card::default()
+                };
+                follow_ups.push(follow(Op::Patch, &t.key, &patch));
+            }
+        }
+    }
+    (attach(&stored, &t), follow_ups)
+}
+
+/// A CI run's own key (`<source>:<repo>#run-<id>`), for events with CI facts.
+pub fn run_key(event: &Event, p: &Value) -> Option<String> {
+    let ci = event.ci.as_ref()?;
+    let id = [
+        &p["check_run"]["id"],
+        &p["check_suite"]["id"],
+        &p["workflow_run"]["id"],
+        &p["workflow_job"]["id"],
+        &p["deployment_status"]["id"],
+        &p["object_attributes"]["id"],
+        &p["build_id"],
+        &p["id"],
+    ]
+    .into_iter()
+    .find_map(num)
+    .or(ci.number)
+    .map(|n| n.to_string())
+    .or_else(|| (!ci.sha.is_empty()).then(|| format!("{}-{}", ci.name, ci.sha)))?;
+    Some(format!("{}:{}#run-{id}", event.source, event.repo.key))
+}
+
+/// True for events of the item itself (not a comment or review on it).
+pub fn is_item_event(event: &Event) -> bool {
+    let noun = event.kind.split('.').next().unwrap_or_default();
+    matches!(
+        noun,
+        "pull_request" | "issues" | "issue" | "merge_request" | "discussion" | "work_item"
+    )
+}
+
+/// The CI field a parent shows for a run: its result in words, linked.
+pub fn ci_field(event: &Event, platform: Platform) -> Option<Field> {
+    let ci = event.ci.as_ref()?;
+    let (icon, word) = match (ci.finished, ci.conclusion.as_str()) {
+        (true, "success") => ("✅", "passed"),
+        (true, "failure" | "timed_out" | "startup_failure") => ("❌", "failed"),
+        (true, "cancelled") => ("⚪", "cancelled"),
+        (true, "skipped" | "neutral") => ("⚪", "skipped"),
+        (true, _) => ("⚠️", "needs attention"),
+        (false, _) if ci.status == "queued" => ("⏳", "queued"),
+        (false, _) => ("⏳", "running"),
+    };
+    let d = platform.dialect();
+    let name = if ci.workflow.is_empty() {
+        &ci.name
+    } else {
+        &ci.workflow
+    };
+    let what = if name.is_empty() {
+        word.to_string()
+    } else {
+        format!("{} {word}", d.escape(name))
+    };
+    let url = Some(ci.url.as_str()).filter(|u| {
+        (u.starts_with("https://") || u.starts_with("http://"))
+            && !u.contains(|c: char| c.is_whitespace() || matches!(c, '|' | '<' | '>' | '(' | ')'))
+    });
+    let value = match url {
+        Some(url) if platform == Platform::Slack => format!("{icon} <{url}|{what}>"),
+        Some(url) if platform == Platform::Discord => format!("{icon} [{what}]({url})"),
+        _ => format!("{icon} {what}"),
+    };
+    Some(Field {
+        name: CI_FIELD.to_string(),
+        value,
+        inline: true,
+    })
+}
+
+/// The parent card after `edit` (the card of an `Edit` or `Patch` row).
+pub fn merge(parent: &Card, edit: &Card, op: Op) -> Card {
+    match op {
+        Op::Edit => {
+            let mut card = edit.clone();
+            if !card.fields.iter().any(|f| f.name == CI_FIELD)
+                && let Some(ci) = parent.fields.iter().find(|f| f.name == CI_FIELD)
+            {
+                card.fields.push(ci.clone());
+            }
+            card
+        }
+        _ => {
+            let mut card = parent.clone();
+            if !edit.title.is_empty() {
+                card.title.clone_from(&edit.title);
+            }
+            if !edit.url.is_empty() {
+                card.url.clone_from(&edit.url);
+            }
+            if !edit.color.is_empty() {
+                card.color.clone_from(&edit.color);
+            }
+            for f in &edit.fields {
+                match card.fields.iter_mut().find(|g| g.name == f.name) {
+                    Some(g) => *g = f.clone(),
+                    None => card.fields.push(f.clone()),
+                }
+            }
+            card
+        }
+    }
+}
 
 /// What an event is about, for threading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +325,16 @@ impl std::fmt::Display for ThreadKey {
 /// The item `event` belongs to; `None` for events with no item (push,
 /// release, star, …), which post top-level.
 pub fn key(event: &Event) -> Option<ThreadKey> {
+    key_in(event, &event.payload)
+}
+
+/// [`key`] with the payload apart from the event (the request path moves
+/// it out before rendering).
+pub fn key_in(event: &Event, payload: &Value) -> Option<ThreadKey> {
     let item = match event.source_kind.as_str() {
-        "gitlab" => gitlab_item(event),
-        "huggingface" => hub_item(event),
-        _ => forge_item(event),
+        "gitlab" => gitlab_item(payload),
+        "huggingface" => hub_item(payload),
+        _ => forge_item(event, payload),
     }?;
     Some(ThreadKey(format!(
         "{}:{}#{item}",
@@ -57,6 +353,8 @@ pub fn is_state_change(event: &Event) -> bool {
             action,
             "opened" | "closed" | "merged" | "reopened" | "create" | "created"
         )
+        || matches!(noun, "merge_request" | "issue" | "work_item")
+            && matches!(action, "open" | "close" | "merge" | "reopen")
 }
 
 fn num(v: &Value) -> Option<u64> {
@@ -70,8 +368,7 @@ fn sha(v: &Value) -> Option<&str> {
 }
 
 /// GitHub, Gitea, Forgejo, Gogs and DagsHub: GitHub's event names.
-fn forge_item(event: &Event) -> Option<String> {
-    let p = &event.payload;
+fn forge_item(event: &Event, p: &Value) -> Option<String> {
     let noun = event.kind.split('.').next().unwrap_or_default();
     let pr = |v: &Value| num(&v["number"]).map(|n| format!("pr-{n}"));
     match noun {
@@ -122,8 +419,7 @@ fn ci(run: &Value, head_sha: &Value) -> Option<String> {
 
 /// GitLab: merge requests `!iid`, issues `#iid`, notes by what they are on,
 /// pipelines by their merge request or commit, jobs by commit.
-fn gitlab_item(event: &Event) -> Option<String> {
-    let p = &event.payload;
+fn gitlab_item(p: &Value) -> Option<String> {
     let attrs = &p["object_attributes"];
     match p["object_kind"].as_str()? {
         "merge_request" => num(&attrs["iid"]).map(|n| format!("mr-{n}")),
@@ -152,8 +448,7 @@ fn gitlab_item(event: &Event) -> Option<String> {
 
 /// The Hub: discussions and pull requests share one numbering; a push to
 /// `refs/pr/N` belongs to pull request N.
-fn hub_item(event: &Event) -> Option<String> {
-    let p = &event.payload;
+fn hub_item(p: &Value) -> Option<String> {
     let d = &p["discussion"];
     if let Some(n) = num(&d["num"]) {
         let noun = if d["isPullRequest"].as_bool() == Some(true) {
@@ -275,5 +570,76 @@ mod tests {
         assert!(is_state_change(&opened));
         let comment = event(SourceKind::Github, "github/issue_comment.created.1");
         assert!(!is_state_change(&comment));
+    }
+
+    #[test]
+    fn the_thread_part_rides_in_the_stored_card_and_readers_ignore_it() {
+        let card = Card {
+            text: "opened #12".into(),
+            title: "#12 Fix".into(),
+            ..Card::default()
+        };
+        let t = Threading {
+            key: "github:acme/api#pr-12".into(),
+            op: Op::Patch,
+            broadcast: true,
+            run: Some("github:acme/api#run-7".into()),
+        };
+        let stored = attach(&card.to_stored(), &t);
+        assert_eq!(of_stored(&stored), Some(t));
+        assert_eq!(Card::from_stored(&stored), card);
+        assert_eq!(of_stored(&card.to_stored()), None);
+        assert_eq!(of_stored("plain text of an old row"), None);
+    }
+
+    #[test]
+    fn edits_keep_the_ci_field_and_patches_replace_only_their_parts() {
+        let ci = |v: &str| Field {
+            name: CI_FIELD.into(),
+            value: v.into(),
+            inline: true,
+        };
+        let parent = Card {
+            text: "alice opened #12".into(),
+            title: "#12 Fix".into(),
+            color: "#1f883d".into(),
+            fields: vec![ci("❌ failed")],
+            ..Card::default()
+        };
+        let passed = Card {
+            fields: vec![ci("✅ passed")],
+            ..Card::default()
+        };
+        let after = merge(&parent, &passed, Op::Patch);
+        assert_eq!(after.fields, vec![ci("✅ passed")]);
+        assert_eq!(
+            (after.text.as_str(), after.color.as_str()),
+            ("alice opened #12", "#1f883d")
+        );
+        let merged = Card {
+            text: "bob merged #12".into(),
+            title: "#12 Fix".into(),
+            color: "#8250df".into(),
+            ..Card::default()
+        };
+        let after = merge(&after, &merged, Op::Edit);
+        assert_eq!(after.text, "bob merged #12");
+        assert_eq!(after.color, "#8250df");
+        assert_eq!(after.fields, vec![ci("✅ passed")]);
+    }
+
+    #[test]
+    fn a_ci_run_has_a_key_of_its_own_and_a_field_in_words() {
+        let run = event(SourceKind::Github, "github/check_run.completed.1");
+        let k = run_key(&run, &run.payload).unwrap();
+        assert!(k.starts_with("github:") && k.contains("#run-"), "{k}");
+        let f = ci_field(&run, Platform::Slack).unwrap();
+        assert_eq!(f.name, CI_FIELD);
+        assert!(f.value.starts_with("❌ <https://"), "{}", f.value);
+        let f = ci_field(&run, Platform::Discord).unwrap();
+        assert!(f.value.contains("failed]("), "{}", f.value);
+        let opened = event(SourceKind::Github, "github/pull_request.opened.1");
+        assert_eq!(run_key(&opened, &opened.payload), None);
+        assert!(is_item_event(&opened));
     }
 }

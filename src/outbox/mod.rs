@@ -7,6 +7,6 @@ pub mod worker;
 
 pub use store::{
     Accepted, DeliveryMeta, Lane, NewMessage, PgStore, Row, RowId, SqliteStore, Status, Store,
-    StoreError, Verdict,
+    StoreError, ThreadIds, ThreadState, Verdict,
 };
 pub use worker::{Outbox, SinkMap};

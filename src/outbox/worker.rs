@@ -13,9 +13,11 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::store::{Lane, Row, RowId, Store, StoreError, Verdict};
+use super::store::{Lane, Row, RowId, Store, StoreError, ThreadIds, ThreadState, Verdict};
 use crate::config::DeliveryConfig;
-use crate::sinks::{Outcome, Sink};
+use crate::render::Card;
+use crate::sinks::{Outcome, Sink, ThreadCall, ThreadOutcome};
+use crate::threads::{self, Op, Threading, merge};
 
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_secs(1);
@@ -145,6 +147,7 @@ impl Outbox {
             notify,
             stop: self.stop_tx.subscribe(),
             due: None,
+            keep: Vec::new(),
         };
         self.tasks
             .lock()
@@ -198,6 +201,8 @@ struct LaneWorker {
     /// rather than the wall clock, so a clock stepped back does not stretch
     /// them.
     due: Option<(RowId, i64, Instant)>,
+    /// Thread ids learnt by the send in hand, kept with its `sent`.
+    keep: Vec<(String, ThreadState)>,
 }
 
 impl Drop for LaneWorker {
@@ -361,9 +366,24 @@ impl LaneWorker {
 
     /// Posts `row` and decides what becomes of it.
     async fn send(&mut self, row: &Row, sink: &Sink, next_send: &mut Instant) -> Verdict {
-        let channel = (!self.lane.channel.is_empty()).then_some(self.lane.channel.as_str());
+        let lane_channel = self.lane.channel.clone();
+        let channel = (!lane_channel.is_empty()).then_some(lane_channel.as_str());
         let started = Instant::now();
-        let outcome = sink.send(channel, &row.message).await;
+        self.keep.clear();
+        let outcome = match threads::of_stored(&row.message) {
+            None => sink.send(channel, &row.message).await,
+            Some(t) => {
+                let (outcome, called) = self.send_threaded(row, sink, channel, &t).await;
+                if !called {
+                    // nothing was posted: no pace to keep, nothing to count
+                    return match outcome {
+                        Outcome::Retry { error } => self.schedule(row.id, STORE_ERROR_PAUSE, error),
+                        _ => Verdict::Sent,
+                    };
+                }
+                outcome
+            }
+        };
         let sink_name = self.lane.sink.clone();
         metrics::histogram!("hookbridge_send_duration_seconds", "sink" => sink_name.clone())
             .record(started.elapsed().as_secs_f64());
@@ -411,6 +431,187 @@ impl LaneWorker {
     }
 
     /// A retry of `id` after `delay`, remembered on the monotonic clock.
+    /// Sends a threaded row (see `threads`): the outcome, and whether a
+    /// platform call was made. Thread ids to keep go to `self.keep`, which
+    /// `record` stores with the row's `sent` in one transaction.
+    async fn send_threaded(
+        &mut self,
+        row: &Row,
+        sink: &Sink,
+        channel: Option<&str>,
+        t: &Threading,
+    ) -> (Outcome, bool) {
+        let store = self.outbox.store.clone();
+        let lane = &self.lane;
+        let read_failed = |e: StoreError| {
+            tracing::error!(id = row.id, sink = %lane.sink, error = %e.chain(), "cannot read thread ids");
+            (
+                Outcome::retry(format!("cannot read thread ids: {}", e.chain())),
+                false,
+            )
+        };
+        let card = Card::from_stored(&row.message);
+        let plain = card.to_stored();
+        let parent = match store.thread_state(lane, &t.key).await {
+            Ok(p) => p,
+            Err(e) => return read_failed(e),
+        };
+        match t.op {
+            Op::Edit | Op::Patch => {
+                let Some(parent) = parent else {
+                    return (Outcome::Sent { wait: None }, false);
+                };
+                let Some(before) = parent.card.as_deref().map(Card::from_stored) else {
+                    return (Outcome::Sent { wait: None }, false);
+                };
+                let after = merge(&before, &card, t.op);
+                if after == before {
+                    return (Outcome::Sent { wait: None }, false);
+                }
+                let stored = after.to_stored();
+                let call = ThreadCall::Edit {
+                    ids: &parent.ids,
+                    in_thread: false,
+                };
+                match sink.thread(channel, &stored, call).await {
+                    ThreadOutcome::Done(_) => {
+                        self.keep.push((
+                            t.key.clone(),
+                            ThreadState {
+                                ids: parent.ids.clone(),
+                                card: Some(stored),
+                            },
+                        ));
+                        (Outcome::Sent { wait: None }, true)
+                    }
+                    ThreadOutcome::Gone(error) => {
+                        tracing::info!(id = row.id, sink = %lane.sink, %error, "the parent to edit is gone; nothing to edit");
+                        (Outcome::Sent { wait: None }, true)
+                    }
+                    ThreadOutcome::Failed(o) => (o, true),
+                }
+            }
+            Op::Line => {
+                let Some(parent) = parent else {
+                    return (Outcome::Sent { wait: None }, false);
+                };
+                if parent.card.as_deref() == Some(plain.as_str()) {
+                    // this event is the parent: the channel shows it already
+                    return (Outcome::Sent { wait: None }, false);
+                }
+                match sink
+                    .thread(channel, &row.message, ThreadCall::Line { ids: &parent.ids })
+                    .await
+                {
+                    ThreadOutcome::Done(_) | ThreadOutcome::Gone(_) => {
+                        (Outcome::Sent { wait: None }, true)
+                    }
+                    ThreadOutcome::Failed(o) => (o, true),
+                }
+            }
+            Op::Post => {
+                // A CI run that posted already: edit its message.
+                if let Some(run) = &t.run {
+                    let living = match store.thread_state(lane, run).await {
+                        Ok(l) => l,
+                        Err(e) => return read_failed(e),
+                    };
+                    if let Some(living) = living {
+                        let in_thread = parent
+                            .as_ref()
+                            .is_some_and(|p| p.ids.message_id != living.ids.message_id);
+                        let call = ThreadCall::Edit {
+                            ids: &living.ids,
+                            in_thread,
+                        };
+                        match sink.thread(channel, &row.message, call).await {
+                            ThreadOutcome::Done(_) => {
+                                self.keep.push((
+                                    run.clone(),
+                                    ThreadState {
+                                        ids: living.ids.clone(),
+                                        card: Some(plain),
+                                    },
+                                ));
+                                return (Outcome::Sent { wait: None }, true);
+                            }
+                            ThreadOutcome::Gone(error) => {
+                                tracing::info!(id = row.id, sink = %lane.sink, %error, "the run's message is gone; posting it again");
+                            }
+                            ThreadOutcome::Failed(o) => return (o, true),
+                        }
+                    }
+                }
+                if let Some(parent) = parent.as_ref().filter(|_| t.run.as_ref() != Some(&t.key)) {
+                    let call = ThreadCall::Reply {
+                        ids: &parent.ids,
+                        broadcast: t.broadcast,
+                    };
+                    match sink.thread(channel, &row.message, call).await {
+                        ThreadOutcome::Done(ids) => {
+                            // A Discord thread started by this reply (its
+                            // parent's start had failed) is kept.
+                            if parent.ids.thread_id.is_none()
+                                && let Some(thread) = ids.as_ref().and_then(|i| i.thread_id.clone())
+                            {
+                                self.keep.push((
+                                    t.key.clone(),
+                                    ThreadState {
+                                        ids: ThreadIds {
+                                            message_id: parent.ids.message_id.clone(),
+                                            thread_id: Some(thread),
+                                        },
+                                        card: None,
+                                    },
+                                ));
+                            }
+                            if let (Some(run), Some(ids)) = (&t.run, ids) {
+                                self.keep.push((
+                                    run.clone(),
+                                    ThreadState {
+                                        ids,
+                                        card: Some(plain),
+                                    },
+                                ));
+                            }
+                            return (Outcome::Sent { wait: None }, true);
+                        }
+                        ThreadOutcome::Gone(error) => {
+                            tracing::warn!(id = row.id, sink = %lane.sink, thread = %t.key, %error,
+                                "the thread's parent is gone; this message starts a new one");
+                        }
+                        ThreadOutcome::Failed(o) => return (o, true),
+                    }
+                }
+                let call = ThreadCall::Parent { title: &card.title };
+                match sink.thread(channel, &row.message, call).await {
+                    ThreadOutcome::Done(Some(ids)) => {
+                        if let Some(run) = t.run.as_ref().filter(|r| **r != t.key) {
+                            self.keep.push((
+                                run.clone(),
+                                ThreadState {
+                                    ids: ids.clone(),
+                                    card: Some(plain.clone()),
+                                },
+                            ));
+                        }
+                        self.keep.push((
+                            t.key.clone(),
+                            ThreadState {
+                                ids,
+                                card: Some(plain),
+                            },
+                        ));
+                        (Outcome::Sent { wait: None }, true)
+                    }
+                    ThreadOutcome::Done(None) => (Outcome::Sent { wait: None }, true),
+                    ThreadOutcome::Gone(error) => (Outcome::Permanent { error }, true),
+                    ThreadOutcome::Failed(o) => (o, true),
+                }
+            }
+        }
+    }
+
     fn schedule(&mut self, id: RowId, delay: Duration, error: String) -> Verdict {
         let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         self.due = Some((id, at, Instant::now() + delay));
@@ -434,8 +635,13 @@ impl LaneWorker {
         let mut pause = RECORD_RETRY_FIRST;
         let mut journaled = false;
         let mut stopping: Option<Instant> = None;
+        let keep = std::mem::take(&mut self.keep);
         loop {
-            let Err(e) = store.record(row.id, &verdict).await else {
+            let done = match (&verdict, keep.is_empty()) {
+                (Verdict::Sent, false) => store.mark_sent_thread(row.id, &self.lane, &keep).await,
+                _ => store.record(row.id, &verdict).await,
+            };
+            let Err(e) = done else {
                 if journaled && let Err(e) = store.release_outcome(row.id).await {
                     // applied again at the next start: only to a pending row
                     tracing::warn!(id = row.id, error = %e.chain(), "cannot clear the outcome journal's slot");

@@ -15,11 +15,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use serenity::http::{Http, HttpBuilder, LightMethod, Request, Route};
-use serenity::model::id::{ChannelId, WebhookId};
+use serenity::model::id::{ChannelId, MessageId, WebhookId};
 use url::Url;
 
-use super::{DEFAULT_RETRY_AFTER, Outcome, error_chain, excerpt, read_capped, secs_to_duration};
+use super::{
+    DEFAULT_RETRY_AFTER, Outcome, ThreadCall, ThreadOutcome, error_chain, excerpt, read_capped,
+    secs_to_duration,
+};
 use crate::config::SinkConfig;
+use crate::outbox::ThreadIds;
 use crate::render::{Platform, request_body};
 
 pub(super) struct Discord {
@@ -135,35 +139,256 @@ impl Discord {
 
     /// Posts `message` in an execute-webhook / create-message body.
     pub(super) async fn send(&self, channel: Option<&str>, message: &str) -> Outcome {
-        let bytes = Some(
-            request_body(Platform::Discord, channel, message)
-                .to_string()
-                .into_bytes(),
-        );
+        let body = request_body(Platform::Discord, channel, message);
         let request = match &self.mode {
             Mode::Webhook(hook) => {
-                let mut params = vec![("wait", "true".to_string())];
-                if let Some(thread) = hook.thread_id {
-                    params.push(("thread_id", thread.to_string()));
+                let thread = hook.thread_id.map(|t| t.to_string());
+                self.webhook_post(hook, &body, thread.as_deref(), None)
+            }
+            Mode::Bot => match bot_channel(channel) {
+                Ok(channel_id) => {
+                    Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post)
+                        .body(Some(body.to_string().into_bytes()))
                 }
-                let route = Route::WebhookWithToken {
+                Err(e) => return e,
+            },
+        };
+        self.execute(request).await.0
+    }
+
+    /// An execute-webhook request (`wait=true`, into `thread`, naming a new
+    /// forum post `thread_name`).
+    fn webhook_post<'a>(
+        &self,
+        hook: &'a WebhookUrl,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+        thread_name: Option<&str>,
+    ) -> Request<'a> {
+        let mut params = vec![("wait", "true".to_string())];
+        if let Some(thread) = thread {
+            params.push(("thread_id", thread.to_string()));
+        }
+        let mut body = body.clone();
+        if let Some(name) = thread_name {
+            body["thread_name"] = serde_json::Value::from(name);
+        }
+        let route = Route::WebhookWithToken {
+            webhook_id: hook.id,
+            token: &hook.token,
+        };
+        Request::new(route, LightMethod::Post)
+            .body(Some(body.to_string().into_bytes()))
+            .params(Some(params))
+    }
+
+    /// One threaded call. Bot: the parent is a channel message with a
+    /// thread started on it; replies go to the thread channel. Forum
+    /// webhook: the parent is a new forum post (`thread_name`), replies
+    /// and edits name the thread (`thread_id`).
+    pub(super) async fn thread(
+        &self,
+        channel: Option<&str>,
+        message: &str,
+        call: &ThreadCall<'_>,
+    ) -> ThreadOutcome {
+        let body = request_body(Platform::Discord, None, message);
+        match (&self.mode, call) {
+            (Mode::Webhook(hook), ThreadCall::Parent { title }) => {
+                let request =
+                    self.webhook_post(hook, &body, None, Some(&thread_name(title, &body)));
+                self.posted(request, None).await
+            }
+            (Mode::Webhook(hook), ThreadCall::Reply { ids, .. }) => {
+                let thread = ids.thread_id.as_deref().unwrap_or(&ids.message_id);
+                let request = self.webhook_post(hook, &body, Some(thread), None);
+                self.posted(request, Some(thread)).await
+            }
+            (Mode::Webhook(hook), ThreadCall::Edit { ids, .. }) => {
+                let Some(message_id) = parse_message_id(&ids.message_id) else {
+                    return ThreadOutcome::Gone("stored message id is not a number".into());
+                };
+                let mut params = Vec::new();
+                if let Some(thread) = &ids.thread_id {
+                    params.push(("thread_id", thread.clone()));
+                }
+                let route = Route::WebhookMessage {
                     webhook_id: hook.id,
                     token: &hook.token,
+                    message_id,
                 };
-                Request::new(route, LightMethod::Post)
-                    .body(bytes)
-                    .params(Some(params))
+                let request = Request::new(route, LightMethod::Patch)
+                    .body(Some(edit_body(&body)))
+                    .params(Some(params));
+                self.edited(request).await
             }
-            Mode::Bot => {
-                let Some(channel_id) = channel.and_then(parse_channel_id) else {
-                    return Outcome::permanent(match channel {
-                        Some(c) => format!("`{c}` is not a Discord channel id (a number)"),
-                        None => "no Discord channel id for a bot-token sink: give the route target one (sink:<channel id>)".to_string(),
-                    });
+            // A forum has no channel to show a line in.
+            (Mode::Webhook(_), ThreadCall::Line { .. }) => ThreadOutcome::Done(None),
+            (Mode::Bot, call) => {
+                let channel_id = match bot_channel(channel) {
+                    Ok(c) => c,
+                    Err(e) => return ThreadOutcome::Failed(e),
                 };
-                Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post).body(bytes)
+                self.bot_thread(channel_id, &body, call).await
             }
+        }
+    }
+
+    async fn bot_thread(
+        &self,
+        channel_id: ChannelId,
+        body: &serde_json::Value,
+        call: &ThreadCall<'_>,
+    ) -> ThreadOutcome {
+        let post = |channel_id: ChannelId, body: Vec<u8>| {
+            Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post).body(Some(body))
         };
+        match call {
+            ThreadCall::Parent { title } => {
+                let request = post(channel_id, body.to_string().into_bytes());
+                let mut ids = match self.posted(request, None).await {
+                    ThreadOutcome::Done(Some(ids)) => ids,
+                    other => return other,
+                };
+                // A thread started on a message has the message's id; a
+                // failure here leaves it to the first reply to start it.
+                ids.thread_id = self
+                    .start_thread(channel_id, &ids.message_id, &thread_name(title, body))
+                    .await
+                    .ok();
+                ThreadOutcome::Done(Some(ids))
+            }
+            ThreadCall::Reply { ids, .. } => {
+                let thread = match &ids.thread_id {
+                    Some(t) => t.clone(),
+                    None => {
+                        let name = body["embeds"][0]["title"].as_str().unwrap_or("thread");
+                        match self
+                            .start_thread(channel_id, &ids.message_id, &thread_name(name, body))
+                            .await
+                        {
+                            Ok(t) => t,
+                            Err(o) => return o,
+                        }
+                    }
+                };
+                let Some(thread_id) = parse_channel_id(&thread) else {
+                    return ThreadOutcome::Gone("stored thread id is not a number".into());
+                };
+                let request = post(thread_id, body.to_string().into_bytes());
+                self.posted(request, Some(&thread)).await
+            }
+            ThreadCall::Edit { ids, in_thread } => {
+                let on = match (in_thread, &ids.thread_id) {
+                    (true, Some(t)) => parse_channel_id(t),
+                    _ => Some(channel_id),
+                };
+                let (Some(on), Some(message_id)) = (on, parse_message_id(&ids.message_id)) else {
+                    return ThreadOutcome::Gone("stored ids are not numbers".into());
+                };
+                let route = Route::ChannelMessage {
+                    channel_id: on,
+                    message_id,
+                };
+                let request = Request::new(route, LightMethod::Patch).body(Some(edit_body(body)));
+                self.edited(request).await
+            }
+            ThreadCall::Line { ids } => {
+                let thread = ids.thread_id.as_deref().unwrap_or(&ids.message_id);
+                // within `content`'s 2,000 characters with the link
+                let text: String = body["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(1_900)
+                    .collect();
+                let line = serde_json::json!({
+                    "content": format!("{text} → <#{thread}>").trim_start(),
+                    "allowed_mentions": {"parse": []},
+                });
+                let request = post(channel_id, line.to_string().into_bytes());
+                match self.posted(request, None).await {
+                    ThreadOutcome::Done(_) => ThreadOutcome::Done(None),
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// Starts a public thread on message `message_id`; its id, or why not.
+    async fn start_thread(
+        &self,
+        channel_id: ChannelId,
+        message_id: &str,
+        name: &str,
+    ) -> Result<String, ThreadOutcome> {
+        let Some(mid) = parse_message_id(message_id) else {
+            return Err(ThreadOutcome::Gone(
+                "stored message id is not a number".into(),
+            ));
+        };
+        let route = Route::ChannelMessageThreads {
+            channel_id,
+            message_id: mid,
+        };
+        let body = serde_json::json!({"name": name, "auto_archive_duration": 10080});
+        let request =
+            Request::new(route, LightMethod::Post).body(Some(body.to_string().into_bytes()));
+        let (outcome, answer) = self.execute(request).await;
+        match outcome {
+            Outcome::Sent { .. } => Ok(serde_json::from_str::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| {
+                    v.get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| message_id.to_string())),
+            // 160004: a thread was already started on it (same id).
+            Outcome::Permanent { .. } if discord_code(&answer) == Some(160_004) => {
+                Ok(message_id.to_string())
+            }
+            Outcome::Permanent { error } if is_gone(&answer, &error) => {
+                Err(ThreadOutcome::Gone(error))
+            }
+            other => Err(ThreadOutcome::Failed(other)),
+        }
+    }
+
+    /// A post's outcome with the new message's ids (`thread`: where it lives).
+    async fn posted(&self, request: Request<'_>, thread: Option<&str>) -> ThreadOutcome {
+        let (outcome, answer) = self.execute(request).await;
+        match outcome {
+            Outcome::Sent { .. } => {
+                let v = serde_json::from_str::<serde_json::Value>(&answer).unwrap_or_default();
+                let id = v.get("id").and_then(serde_json::Value::as_str);
+                let channel = v.get("channel_id").and_then(serde_json::Value::as_str);
+                match id {
+                    Some(id) => ThreadOutcome::Done(Some(ThreadIds {
+                        message_id: id.to_string(),
+                        thread_id: thread.or(channel).map(str::to_string),
+                    })),
+                    None => ThreadOutcome::Failed(Outcome::permanent(
+                        "Discord answered without the message's id",
+                    )),
+                }
+            }
+            Outcome::Permanent { error } if is_gone(&answer, &error) => ThreadOutcome::Gone(error),
+            other => ThreadOutcome::Failed(other),
+        }
+    }
+
+    async fn edited(&self, request: Request<'_>) -> ThreadOutcome {
+        let (outcome, answer) = self.execute(request).await;
+        match outcome {
+            Outcome::Sent { .. } => ThreadOutcome::Done(None),
+            Outcome::Permanent { error } if is_gone(&answer, &error) => ThreadOutcome::Gone(error),
+            other => ThreadOutcome::Failed(other),
+        }
+    }
+
+    /// Sends one request; its outcome and the answer's body.
+    async fn execute(&self, request: Request<'_>) -> (Outcome, String) {
         let built = request
             .build(&self.client, self.http.token(), self.http.proxy.as_deref())
             .map_err(|e| format!("building the Discord request: {}", error_chain(&e)))
@@ -177,14 +402,14 @@ impl Discord {
             });
         let mut request = match built {
             Ok(r) => r,
-            Err(e) => return Outcome::permanent(e),
+            Err(e) => return (Outcome::permanent(e), String::new()),
         };
         if matches!(self.mode, Mode::Webhook(_)) {
             request.headers_mut().remove(AUTHORIZATION);
         }
         let response = match self.client.execute(request).await {
             Ok(r) => r,
-            Err(e) => return Outcome::retry(describe_reqwest_error(e)),
+            Err(e) => return (Outcome::retry(describe_reqwest_error(e)), String::new()),
         };
         let status = response.status().as_u16();
         let status_text = response.status().to_string();
@@ -201,8 +426,60 @@ impl Discord {
                 "Discord global rate limit: every channel of this sink waits");
             self.close_gate(Instant::now() + *retry_after);
         }
-        outcome
+        (outcome, body)
     }
+}
+
+/// Discord codes of a message or thread that is gone: unknown channel,
+/// unknown message, archived thread, locked thread.
+const GONE_CODES: [i64; 4] = [10_003, 10_008, 50_083, 160_005];
+
+fn discord_code(answer: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(answer)
+        .ok()?
+        .get("code")?
+        .as_i64()
+}
+
+fn is_gone(answer: &str, error: &str) -> bool {
+    discord_code(answer).is_some_and(|c| GONE_CODES.contains(&c)) || error.contains("404")
+}
+
+/// A thread's name: the parent's title (else its text), at most 100 characters.
+fn thread_name(title: &str, body: &serde_json::Value) -> String {
+    let name = if title.trim().is_empty() {
+        body["content"].as_str().unwrap_or("thread")
+    } else {
+        title
+    };
+    let name: String = name.trim().chars().take(100).collect();
+    if name.is_empty() {
+        "thread".into()
+    } else {
+        name
+    }
+}
+
+/// An edit's body: what a message shows, without create-only keys.
+fn edit_body(body: &serde_json::Value) -> Vec<u8> {
+    let mut body = body.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.retain(|k, _| matches!(k.as_str(), "content" | "embeds" | "allowed_mentions"));
+    }
+    body.to_string().into_bytes()
+}
+
+fn bot_channel(channel: Option<&str>) -> Result<ChannelId, Outcome> {
+    channel.and_then(parse_channel_id).ok_or_else(|| {
+        Outcome::permanent(match channel {
+            Some(c) => format!("`{c}` is not a Discord channel id (a number)"),
+            None => "no Discord channel id for a bot-token sink: give the route target one (sink:<channel id>)".to_string(),
+        })
+    })
+}
+
+fn parse_message_id(id: &str) -> Option<MessageId> {
+    id.trim().parse::<NonZeroU64>().ok().map(MessageId::from)
 }
 
 /// A 429 that applies to the whole bot or webhook, not one route:

@@ -46,6 +46,38 @@ impl Outcome {
 }
 
 /// Retry-After used when a platform says "slow down" without saying how long.
+/// One platform call of a thread (see `threads`).
+#[derive(Debug, Clone, Copy)]
+pub enum ThreadCall<'a> {
+    /// A new top-level message that starts the item's thread; `title`
+    /// names the thread where the platform names threads (Discord).
+    Parent { title: &'a str },
+    /// A reply in the thread of `ids`; `broadcast`: shown in the channel too.
+    Reply {
+        ids: &'a crate::outbox::ThreadIds,
+        broadcast: bool,
+    },
+    /// Edits the message of `ids`; `in_thread`: it is a reply, not the parent.
+    Edit {
+        ids: &'a crate::outbox::ThreadIds,
+        in_thread: bool,
+    },
+    /// A short top-level line linking the thread of `ids` (Discord bot).
+    Line { ids: &'a crate::outbox::ThreadIds },
+}
+
+/// What became of a [`ThreadCall`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThreadOutcome {
+    /// Done; the new message's ids for a post.
+    Done(Option<crate::outbox::ThreadIds>),
+    /// The platform has forgotten the message or thread called on
+    /// (deleted, archived, locked): start a new parent instead.
+    Gone(String),
+    /// Not done: what the outbox makes of it as of any send.
+    Failed(Outcome),
+}
+
 pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Longest wait taken from a platform header or body; anything larger is
@@ -102,6 +134,35 @@ impl Sink {
             Client::Discord(d) => bounded(self.timeout, d.send(channel, message)).await,
         };
         self.redactor.outcome(outcome)
+    }
+
+    /// One threaded call: post a parent, reply, edit, or a line linking a
+    /// thread. `message` is the stored card to post or to edit to.
+    pub async fn thread(
+        &self,
+        channel: Option<&str>,
+        message: &str,
+        call: ThreadCall<'_>,
+    ) -> ThreadOutcome {
+        let call = async {
+            match &self.client {
+                Client::Slack(s) => s.thread(channel, message, &call).await,
+                Client::Discord(d) => d.thread(channel, message, &call).await,
+                Client::Stdout => ThreadOutcome::Failed(Outcome::permanent("stdout cannot thread")),
+            }
+        };
+        let outcome = match tokio::time::timeout(self.timeout, call).await {
+            Ok(o) => o,
+            Err(_) => ThreadOutcome::Failed(Outcome::retry(format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+        };
+        match outcome {
+            ThreadOutcome::Failed(o) => ThreadOutcome::Failed(self.redactor.outcome(o)),
+            ThreadOutcome::Gone(e) => ThreadOutcome::Gone(self.redactor.text(e)),
+            done => done,
+        }
     }
 
     /// Claims the sink's next send for the caller: `None` when it may send

@@ -430,3 +430,16 @@ fn a_discord_global_limit_outlives_a_reload() {
     slack.inherit_limits(&before);
     assert!(slack.claim_send().is_none());
 }
+
+#[test]
+fn a_slack_post_answer_gives_its_ts_and_channel_id() {
+    // As Slack documents the chat.postMessage answer.
+    let answer = r#"{"ok":true,"channel":"C123ABC456","ts":"1503435956.000247",
+        "message":{"text":"Here's a message for you","username":"ecto1","bot_id":"B123ABC456",
+        "attachments":[{"text":"This is an attachment","id":1,"fallback":"This is an attachment's fallback"}],
+        "type":"message","subtype":"bot_message","ts":"1503435956.000247"}}"#;
+    let ids = super::slack::posted_ids(answer).unwrap();
+    assert_eq!(ids.message_id, "1503435956.000247");
+    assert_eq!(ids.thread_id.as_deref(), Some("C123ABC456"));
+    assert_eq!(super::slack::posted_ids(r#"{"ok":true}"#), None);
+}

@@ -15,3 +15,4 @@ mod sinks;
 mod snapshots;
 mod standin;
 mod store_down;
+mod threads;

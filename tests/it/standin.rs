@@ -7,6 +7,21 @@
 //!   `POST /api/v10/channels/{id}/messages` (`Bot` token), answering a message
 //!   serenity's `Message` deserializes, with `X-RateLimit-*` headers.
 //!
+//! Threads and edits, statefully, as the platforms document them:
+//! - Slack: every post gets its own `ts`; a reply names its parent with
+//!   `thread_ts` (`thread_not_found` if the parent is gone), may be
+//!   `reply_broadcast`; `POST /api/chat.update` (`channel` id + `ts`)
+//!   edits (`message_not_found`, `cant_update_message` for another's).
+//! - Discord: every message gets its own id; `POST
+//!   /channels/{id}/messages/{mid}/threads` starts a thread whose id is the
+//!   message's; messages posted to a thread id live in the thread; `PATCH
+//!   /channels/{id}/messages/{mid}` edits; a webhook posts with `?wait=true`,
+//!   a forum post with `thread_name` (its thread is its `channel_id`), into
+//!   a thread with `?thread_id=`, and edits with `PATCH
+//!   /webhooks/{id}/{token}/messages/{mid}?thread_id=`. A forgotten message
+//!   answers 404 Unknown Message (10008), an archived thread 400 (50083).
+//!   [`StandIn::forget`] and [`StandIn::archive`] make them so.
+//!
 //! It records every request, lets a test await "n requests received", and
 //! can be scripted per platform with a queue of [`Behaviour`]s consumed in
 //! order (an empty queue answers [`Behaviour::Ok`]). Dropping it shuts the
@@ -28,7 +43,7 @@
 
 #![allow(dead_code)] // Each test module uses its own part of the API.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,6 +120,47 @@ impl Received {
 struct State {
     scripts: Mutex<HashMap<Platform, VecDeque<Behaviour>>>,
     received: watch::Sender<Vec<Received>>,
+    world: Mutex<World>,
+}
+
+/// One message the stand-in keeps (posted and not forgotten).
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    /// Where it was posted: Slack channel, Discord channel or thread id.
+    pub channel: String,
+    /// Slack: the parent's `ts` for a reply; Discord: the thread it is in.
+    pub thread: Option<String>,
+    /// The body as last posted or edited.
+    pub body: Value,
+    pub edits: u32,
+    /// Slack `reply_broadcast`.
+    pub broadcast: bool,
+}
+
+/// The messages and threads the stand-in knows.
+#[derive(Debug, Default)]
+struct World {
+    next: u64,
+    messages: BTreeMap<String, Message>,
+    /// Discord thread ids (a thread's id is its starter message's).
+    threads: HashSet<String>,
+    archived: HashSet<String>,
+    /// Every id ever given out, forgotten or not.
+    ever: HashSet<String>,
+}
+
+impl World {
+    fn id(&mut self, slack: bool) -> String {
+        self.next += 1;
+        let id = if slack {
+            format!("1700000000.{:06}", self.next)
+        } else {
+            format!("{}", 444_000_000_000_000_000_u64 + self.next)
+        };
+        self.ever.insert(id.clone());
+        id
+    }
 }
 
 /// The running stand-in; shut down when dropped.
@@ -129,6 +185,7 @@ impl StandIn {
         let state = Arc::new(State {
             scripts: Mutex::new(HashMap::new()),
             received: watch::Sender::new(Vec::new()),
+            world: Mutex::new(World::default()),
         });
         let (tx, rx) = oneshot::channel::<()>();
         let endpoint = StandInEndpoint {
@@ -190,6 +247,37 @@ impl StandIn {
             .extend(behaviours);
     }
 
+    /// Every message kept (not forgotten), by id (Slack `ts` order, Discord
+    /// id order: the order they were posted).
+    pub fn messages(&self) -> Vec<Message> {
+        self.state
+            .world
+            .lock()
+            .unwrap()
+            .messages
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets message `id` (someone deleted it); a Discord thread started
+    /// on it goes too.
+    pub fn forget(&self, id: &str) {
+        let mut w = self.state.world.lock().unwrap();
+        w.messages.remove(id);
+        w.threads.remove(id);
+    }
+
+    /// Archives Discord thread `id`: posts into it are refused (50083).
+    pub fn archive(&self, id: &str) {
+        self.state
+            .world
+            .lock()
+            .unwrap()
+            .archived
+            .insert(id.to_string());
+    }
+
     /// Every request so far, oldest first.
     pub fn received(&self) -> Vec<Received> {
         self.state.received.borrow().clone()
@@ -226,20 +314,65 @@ struct StandInEndpoint {
 #[derive(Clone, Copy)]
 enum Kind {
     SlackApi,
+    SlackUpdate,
     SlackWebhook,
-    DiscordWebhook { id: u64 },
-    DiscordChannel { id: u64 },
+    DiscordWebhook {
+        id: u64,
+    },
+    DiscordChannel {
+        id: u64,
+    },
+    /// PATCH of a message: by a bot in a channel, or by a webhook.
+    DiscordEdit {
+        channel: Option<u64>,
+        message: u64,
+    },
+    DiscordStartThread {
+        channel: u64,
+        message: u64,
+    },
     Unknown,
 }
 
-fn kind_of(path: &str) -> Kind {
+fn kind_of(method: &poem::http::Method, path: &str) -> Kind {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if method == poem::http::Method::PATCH {
+        return match parts.as_slice() {
+            ["api", "v10", "channels", c, "messages", m] => match (c.parse(), m.parse()) {
+                (Ok(c), Ok(m)) => Kind::DiscordEdit {
+                    channel: Some(c),
+                    message: m,
+                },
+                _ => Kind::Unknown,
+            },
+            ["api", "v10", "webhooks", _, _, "messages", m] => match m.parse() {
+                Ok(m) => Kind::DiscordEdit {
+                    channel: None,
+                    message: m,
+                },
+                Err(_) => Kind::Unknown,
+            },
+            _ => Kind::Unknown,
+        };
+    }
+    if method != poem::http::Method::POST {
+        return Kind::Unknown;
+    }
+    if let ["api", "v10", "channels", c, "messages", m, "threads"] = parts.as_slice() {
+        return match (c.parse(), m.parse()) {
+            (Ok(channel), Ok(message)) => Kind::DiscordStartThread { channel, message },
+            _ => Kind::Unknown,
+        };
+    }
     if path == "/api/chat.postMessage" {
         return Kind::SlackApi;
+    }
+    if path == "/api/chat.update" {
+        return Kind::SlackUpdate;
     }
     if path.starts_with("/services/") {
         return Kind::SlackWebhook;
     }
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["api", "v10", "webhooks", id, token] if !token.is_empty() => match id.parse() {
             Ok(id) => Kind::DiscordWebhook { id },
@@ -269,14 +402,13 @@ impl Endpoint for StandInEndpoint {
             at: std::time::Instant::now(),
             refused: None,
         };
-        let kind = if req.method() == poem::http::Method::POST {
-            kind_of(&received.path)
-        } else {
-            Kind::Unknown
-        };
+        let kind = kind_of(req.method(), &received.path);
         let platform = match kind {
-            Kind::SlackApi | Kind::SlackWebhook => Some(Platform::Slack),
-            Kind::DiscordWebhook { .. } | Kind::DiscordChannel { .. } => Some(Platform::Discord),
+            Kind::SlackApi | Kind::SlackWebhook | Kind::SlackUpdate => Some(Platform::Slack),
+            Kind::DiscordWebhook { .. }
+            | Kind::DiscordChannel { .. }
+            | Kind::DiscordEdit { .. }
+            | Kind::DiscordStartThread { .. } => Some(Platform::Discord),
             Kind::Unknown => None,
         };
         let refused = platform.and_then(|p| {
@@ -284,9 +416,12 @@ impl Endpoint for StandInEndpoint {
                 Ok(v) => v,
                 Err(e) => return Some(format!("body is not JSON: {e}")),
             };
-            let checked = match p {
-                Platform::Slack => check_slack_body(&body),
-                Platform::Discord => check_discord_body(&body),
+            let checked = match (p, kind) {
+                (_, Kind::SlackUpdate) => check_slack_update(&body),
+                (_, Kind::DiscordEdit { .. }) => check_discord_edit(&body),
+                (_, Kind::DiscordStartThread { .. }) => check_discord_start_thread(&body),
+                (Platform::Slack, _) => check_slack_body(&body),
+                (Platform::Discord, _) => check_discord_body(&body),
             };
             checked.err()
         });
@@ -303,7 +438,16 @@ impl Endpoint for StandInEndpoint {
         let behaviour = platform
             .and_then(|p| self.state.scripts.lock().unwrap().get_mut(&p)?.pop_front())
             .unwrap_or(Behaviour::Ok);
-        let answer = answer(kind, &behaviour, &received);
+        let answer = match behaviour {
+            Behaviour::Ok | Behaviour::Slow(_) | Behaviour::LostAnswer
+                if !matches!(kind, Kind::SlackWebhook | Kind::Unknown) =>
+            {
+                let mut world = self.state.world.lock().unwrap();
+                stateful(&mut world, kind, &received)
+                    .unwrap_or_else(|| answer(kind, &behaviour, &received))
+            }
+            _ => answer(kind, &behaviour, &received),
+        };
         self.state.received.send_modify(|r| r.push(received));
 
         match behaviour {
@@ -332,12 +476,265 @@ fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).expect("a valid HTTP status in the script")
 }
 
+// ------------------------------------------------------- threads and edits
+
+/// A successful call's answer, with the messages and threads it makes or
+/// changes kept; `None` when it is not the stand-in's to answer this way
+/// (no credentials: the usual refusal answers).
+fn stateful(w: &mut World, kind: Kind, req: &Received) -> Option<Response> {
+    let body: Value = serde_json::from_str(&req.body).ok()?;
+    let query: HashMap<String, String> = url::form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
+        .collect();
+    let slack_ok = |v: Value| Some(with_json(Response::builder().status(StatusCode::OK), v));
+    let slack_err = |code: &str| slack_ok(json!({"ok": false, "error": code}));
+    match kind {
+        Kind::SlackApi | Kind::SlackUpdate => {
+            req.authorization
+                .as_deref()
+                .filter(|a| a.starts_with("Bearer ") && a.len() > "Bearer ".len())?;
+            let channel = body["channel"].as_str().unwrap_or_default();
+            // Slack answers with the channel's id; names map to a fixed id.
+            let channel_id = match channel.strip_prefix('#') {
+                Some(name) => format!("C{}", name.to_ascii_uppercase()),
+                None => channel.to_string(),
+            };
+            if let Kind::SlackUpdate = kind {
+                let ts = body["ts"].as_str().unwrap_or_default();
+                let Some(m) = w.messages.get_mut(ts) else {
+                    return slack_err("message_not_found");
+                };
+                if m.channel != channel_id {
+                    return slack_err("cant_update_message");
+                }
+                let mut kept = body.clone();
+                if let Some(o) = kept.as_object_mut() {
+                    o.remove("ts");
+                }
+                m.body = kept;
+                m.edits += 1;
+                return slack_ok(
+                    json!({"ok": true, "channel": channel_id, "ts": ts, "text": body["text"]}),
+                );
+            }
+            let thread = body["thread_ts"].as_str().map(str::to_string);
+            if let Some(t) = &thread
+                && !w.messages.contains_key(t)
+            {
+                return slack_err("thread_not_found");
+            }
+            let ts = w.id(true);
+            w.messages.insert(
+                ts.clone(),
+                Message {
+                    id: ts.clone(),
+                    channel: channel_id.clone(),
+                    thread,
+                    body: body.clone(),
+                    edits: 0,
+                    broadcast: body["reply_broadcast"].as_bool() == Some(true),
+                },
+            );
+            slack_ok(json!({
+                "ok": true, "channel": channel_id, "ts": ts,
+                "message": {"type": "message", "text": body["text"], "ts": ts},
+            }))
+        }
+        Kind::DiscordChannel { id } => {
+            req.authorization
+                .as_deref()
+                .filter(|a| a.len() > "Bot ".len())?;
+            let channel = id.to_string();
+            let thread = w.threads.contains(&channel).then(|| channel.clone());
+            if w.archived.contains(&channel) {
+                return Some(discord_error(400, "Thread is archived", 50083));
+            }
+            if thread.is_none() && w.ever.contains(&channel) {
+                // a thread id whose thread is gone
+                return Some(discord_error(404, "Unknown Channel", 10003));
+            }
+            Some(discord_post(w, &channel, thread, &body))
+        }
+        Kind::DiscordWebhook { .. } => {
+            let (channel, thread) = match query.get("thread_id") {
+                Some(t) => {
+                    if w.archived.contains(t) {
+                        return Some(discord_error(400, "Thread is archived", 50083));
+                    }
+                    if !w.threads.contains(t) {
+                        return Some(discord_error(404, "Unknown Channel", 10003));
+                    }
+                    (t.clone(), Some(t.clone()))
+                }
+                None => match body["thread_name"].as_str() {
+                    // A forum post: the thread and its starter share an id.
+                    Some(_) => {
+                        let id = w.id(false);
+                        w.threads.insert(id.clone());
+                        w.next -= 1; // the post gets the thread's id
+                        (id.clone(), Some(id))
+                    }
+                    None => ("222000000000000001".to_string(), None),
+                },
+            };
+            if query.get("wait").map(String::as_str) != Some("true") {
+                return Some(Response::builder().status(StatusCode::NO_CONTENT).finish());
+            }
+            Some(discord_post(w, &channel, thread, &body))
+        }
+        Kind::DiscordStartThread { channel, message } => {
+            req.authorization
+                .as_deref()
+                .filter(|a| a.len() > "Bot ".len())?;
+            let id = message.to_string();
+            match w.messages.get(&id) {
+                Some(m) if m.channel == channel.to_string() => {}
+                _ => return Some(discord_error(404, "Unknown Message", 10008)),
+            }
+            if !w.threads.insert(id.clone()) {
+                return Some(discord_error(
+                    400,
+                    "A thread has already been created for this message",
+                    160_004,
+                ));
+            }
+            Some(with_json(
+                Response::builder().status(StatusCode::CREATED),
+                json!({"id": id, "type": 11, "parent_id": channel.to_string(), "name": body["name"]}),
+            ))
+        }
+        Kind::DiscordEdit { channel, message } => {
+            let id = message.to_string();
+            let Some(m) = w.messages.get_mut(&id) else {
+                return Some(discord_error(404, "Unknown Message", 10008));
+            };
+            let expected = match channel {
+                Some(c) => c.to_string(),
+                None => query
+                    .get("thread_id")
+                    .cloned()
+                    .unwrap_or_else(|| "222000000000000001".into()),
+            };
+            if m.channel != expected {
+                return Some(discord_error(404, "Unknown Message", 10008));
+            }
+            for (k, v) in body.as_object()? {
+                m.body[k] = v.clone();
+            }
+            m.edits += 1;
+            let channel = m.channel.clone();
+            Some(discord_message_with(&id, &channel, &m.body.clone(), None))
+        }
+        _ => None,
+    }
+}
+
+/// Keeps a posted Discord message and answers it.
+fn discord_post(w: &mut World, channel: &str, thread: Option<String>, body: &Value) -> Response {
+    let id = w.id(false);
+    w.messages.insert(
+        id.clone(),
+        Message {
+            id: id.clone(),
+            channel: channel.to_string(),
+            thread,
+            body: body.clone(),
+            edits: 0,
+            broadcast: false,
+        },
+    );
+    discord_message_with(&id, channel, body, None)
+}
+
+fn discord_message_with(id: &str, channel: &str, body: &Value, webhook: Option<u64>) -> Response {
+    let mut message = json!({
+        "id": id, "type": 0, "channel_id": channel,
+        "content": body.get("content").cloned().unwrap_or(json!("")),
+        "author": {"id": "333000000000000001", "username": "hookbridge-bot", "discriminator": "0",
+                   "avatar": null, "bot": true, "global_name": null},
+        "attachments": [], "embeds": [], "mentions": [], "mention_roles": [],
+        "pinned": false, "mention_everyone": false, "tts": false,
+        "timestamp": "2026-01-01T00:00:00.000000+00:00", "edited_timestamp": null,
+        "flags": 0, "components": [],
+    });
+    if let Some(w) = webhook {
+        message["webhook_id"] = json!(w.to_string());
+    }
+    with_json(
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("X-RateLimit-Limit", "5")
+            .header("X-RateLimit-Remaining", "4")
+            .header("X-RateLimit-Reset-After", "0.400"),
+        message,
+    )
+}
+
+/// `chat.update`: `channel` and `ts`, and a message body.
+pub fn check_slack_update(body: &Value) -> Result<(), String> {
+    let o = obj(body, "body")?;
+    string(o.get("ts").unwrap_or(&Value::Null), "body.ts", 1, 40)?;
+    string(
+        o.get("channel").unwrap_or(&Value::Null),
+        "body.channel",
+        1,
+        80,
+    )?;
+    if o.contains_key("thread_ts") || o.contains_key("reply_broadcast") {
+        return Err("body: chat.update takes no thread_ts or reply_broadcast".into());
+    }
+    let mut rest = body.clone();
+    if let Some(r) = rest.as_object_mut() {
+        r.remove("ts");
+    }
+    check_slack_body(&rest)
+}
+
+/// A message edit: `content`, `embeds`, `allowed_mentions` (and the rest
+/// of a message's editable keys).
+pub fn check_discord_edit(body: &Value) -> Result<(), String> {
+    let o = obj(body, "body")?;
+    only(
+        o,
+        &[
+            "content",
+            "embeds",
+            "allowed_mentions",
+            "components",
+            "flags",
+            "attachments",
+        ],
+        "body",
+    )?;
+    check_discord_body(body)
+}
+
+/// Start Thread from Message: `name` (1–100), `auto_archive_duration`.
+pub fn check_discord_start_thread(body: &Value) -> Result<(), String> {
+    let o = obj(body, "body")?;
+    only(
+        o,
+        &["name", "auto_archive_duration", "rate_limit_per_user"],
+        "body",
+    )?;
+    string(o.get("name").unwrap_or(&Value::Null), "body.name", 1, 100)?;
+    match o.get("auto_archive_duration").and_then(Value::as_u64) {
+        None | Some(60 | 1440 | 4320 | 10080) => Ok(()),
+        Some(d) => Err(format!(
+            "body.auto_archive_duration: {d} is not 60, 1440, 4320 or 10080"
+        )),
+    }
+}
+
 fn answer(kind: Kind, behaviour: &Behaviour, req: &Received) -> Response {
     match kind {
         Kind::Unknown => text(StatusCode::NOT_FOUND, "no such stand-in path"),
-        Kind::SlackApi => slack_api(behaviour, req),
+        Kind::SlackApi | Kind::SlackUpdate => slack_api(behaviour, req),
         Kind::SlackWebhook => slack_webhook(behaviour),
-        Kind::DiscordWebhook { .. } | Kind::DiscordChannel { .. } => discord(kind, behaviour, req),
+        Kind::DiscordWebhook { .. }
+        | Kind::DiscordChannel { .. }
+        | Kind::DiscordEdit { .. }
+        | Kind::DiscordStartThread { .. } => discord(kind, behaviour, req),
     }
 }
 

@@ -46,6 +46,27 @@ pub struct DeliveryMeta {
     pub repo: String,
 }
 
+/// The platform's ids of a thread's parent message (or of a CI run's
+/// living message).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ThreadIds {
+    /// The message (Slack `ts`, Discord message id).
+    pub message_id: String,
+    /// The thread, where the platform gives it an id of its own (Discord).
+    pub thread_id: Option<String>,
+}
+
+/// A thread's ids and the card its message shows now (stored form).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ThreadState {
+    pub ids: ThreadIds,
+    /// `None` keeps the card already stored.
+    pub card: Option<String>,
+}
+
+/// Thread ids are kept this long after their last use.
+pub const THREAD_WINDOW_MS: i64 = 90 * 24 * 3600 * 1000;
+
 /// One rendered message to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -258,6 +279,49 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Counts an attempt and gives up on the row.
     async fn mark_dead(&self, id: RowId, error: &str) -> Result<(), StoreError>;
+    /// Thread `key` in `lane`, unless unknown or older than 90 days. A
+    /// store that keeps no threads knows none: every threaded message
+    /// then posts as a parent of its own.
+    async fn thread_state(
+        &self,
+        _lane: &Lane,
+        _key: &str,
+    ) -> Result<Option<ThreadState>, StoreError> {
+        Ok(None)
+    }
+    /// The platform's ids of thread `key` in `lane`, unless unknown or
+    /// older than 90 days.
+    async fn thread(&self, lane: &Lane, key: &str) -> Result<Option<ThreadIds>, StoreError> {
+        Ok(self.thread_state(lane, key).await?.map(|t| t.ids))
+    }
+    /// Keeps each `(key, state)` of `lane` (90 days after the last put).
+    async fn put_threads(
+        &self,
+        _lane: &Lane,
+        _threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Keeps the platform's ids of thread `key` in `lane`.
+    async fn put_thread(&self, lane: &Lane, key: &str, ids: &ThreadIds) -> Result<(), StoreError> {
+        let state = ThreadState {
+            ids: ids.clone(),
+            card: None,
+        };
+        self.put_threads(lane, &[(key.to_string(), state)]).await
+    }
+    /// Marks row `id` sent and keeps each `(key, state)` of its lane, in
+    /// one transaction: a crash never leaves a sent parent whose ids are
+    /// unknown. Fenced like [`Store::mark_sent`]. (The default, for a
+    /// store that keeps no threads, only marks the row.)
+    async fn mark_sent_thread(
+        &self,
+        id: RowId,
+        _lane: &Lane,
+        _threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        self.mark_sent(id).await
+    }
     /// Lanes that have pending rows.
     async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError>;
     /// Rows, newest first, optionally of one status.

@@ -9,14 +9,14 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another connection's lock (the CLI and
 /// the service share the file) before giving up with `SQLITE_BUSY`.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// Version 1: meta, dedup keys, outbox rows.
 pub(super) const V1: &str = "
@@ -70,6 +70,23 @@ ALTER TABLE outbox RENAME COLUMN body TO message;
 UPDATE outbox
    SET message = coalesce(json_extract(message, '$.text'), json_extract(message, '$.content'), message)
  WHERE json_valid(message) AND json_type(message) = 'object';
+";
+
+/// Version 3: threads. (sink, channel, thread key) -> the platform's ids
+/// of the item's parent message (or a CI run's living message) and the
+/// card it shows, kept 90 days after the last use.
+const V3: &str = "
+CREATE TABLE thread (
+    sink       TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    thread_key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    thread_id  TEXT,
+    card       TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sink, channel, thread_key)
+) WITHOUT ROWID;
+CREATE INDEX thread_updated_at ON thread (updated_at);
 ";
 
 /// Per-connection settings shared by writer and reader connections.

@@ -30,7 +30,8 @@ use super::journal::Journal;
 use super::schema;
 use super::watch::{self, FileWatch};
 use super::{
-    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError, Verdict,
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError,
+    THREAD_WINDOW_MS, ThreadIds, ThreadState, Verdict,
 };
 
 /// Most requests committed in one transaction.
@@ -97,6 +98,8 @@ struct Inner {
     /// The read connection; the same `Arc` as `write_conn` in memory.
     read_conn: Arc<Mutex<Connection>>,
     commits: Arc<AtomicU64>,
+    /// The clock (the writer's too), for reads that hide old thread ids.
+    clock: Clock,
     /// Checkpoints the WAL of a file store; `None` in memory.
     checkpointer: Option<Checkpointer>,
     /// Notices the files of a file store removed or replaced; `None` in
@@ -128,6 +131,13 @@ enum Op {
     },
     MarkSent {
         id: RowId,
+    },
+    /// Marks a row sent and keeps thread ids of its lane (may be none:
+    /// then only thread ids are kept, for `id` 0).
+    Threads {
+        id: Option<RowId>,
+        lane: Lane,
+        threads: Vec<(String, ThreadState)>,
     },
     MarkRetry {
         id: RowId,
@@ -252,7 +262,7 @@ impl SqliteStore {
             conn: Arc::clone(&write_conn),
             receiver,
             commits: Arc::clone(&commits),
-            clock,
+            clock: clock.clone(),
             last_prune: None,
         };
         let handle = std::thread::Builder::new()
@@ -270,6 +280,7 @@ impl SqliteStore {
                 #[cfg(test)]
                 write_conn,
                 read_conn,
+                clock,
                 commits,
                 checkpointer,
                 watch,
@@ -605,10 +616,22 @@ fn prune(tx: &mut rusqlite::Transaction<'_>, now: i64) -> bool {
             0
         }
     };
-    if keys + rows > 0 {
-        tracing::debug!(keys, rows, "pruned old dedup keys and sent rows");
+    let threads = match in_savepoint(tx, |c| prune_threads(c, now)) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e.chain(), "pruning old thread ids failed");
+            0
+        }
+    };
+    if keys + rows + threads > 0 {
+        tracing::debug!(
+            keys,
+            rows,
+            threads,
+            "pruned old dedup keys, sent rows and thread ids"
+        );
     }
-    keys >= PRUNE_BATCH || rows >= PRUNE_BATCH
+    keys >= PRUNE_BATCH || rows >= PRUNE_BATCH || threads >= PRUNE_BATCH
 }
 
 /// Runs `f` in a savepoint: kept if it succeeds, undone if it fails.
@@ -630,6 +653,16 @@ fn prune_sent(conn: &Connection, now: i64) -> Result<usize, StoreError> {
     Ok(stmt.execute(params![now - DEDUP_WINDOW_MS, PRUNE_BATCH as i64])?)
 }
 
+/// Thread ids unused for 90 days: their parents are long scrolled away.
+fn prune_threads(conn: &Connection, now: i64) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "DELETE FROM thread WHERE (sink, channel, thread_key) IN \
+         (SELECT sink, channel, thread_key FROM thread WHERE updated_at <= ?1 \
+          ORDER BY updated_at LIMIT ?2)",
+    )?;
+    Ok(stmt.execute(params![now - THREAD_WINDOW_MS, PRUNE_BATCH as i64])?)
+}
+
 fn prune_dedup(conn: &Connection, now: i64) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare_cached(SQL_PRUNE_DEDUP)?;
     Ok(stmt.execute(params![now - DEDUP_WINDOW_MS, PRUNE_BATCH as i64])?)
@@ -643,6 +676,33 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE id = ?1",
             )?;
             expect_row(stmt.execute([id])?, *id)
+        }
+        Op::Threads { id, lane, threads } => {
+            if let Some(id) = id {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE id = ?1",
+                )?;
+                expect_row(stmt.execute([id])?, *id)?;
+            }
+            let mut put = conn.prepare_cached(
+                "INSERT INTO thread (sink, channel, thread_key, message_id, thread_id, card, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (sink, channel, thread_key) DO UPDATE
+                    SET message_id = excluded.message_id, thread_id = excluded.thread_id,
+                        card = coalesce(excluded.card, thread.card), updated_at = excluded.updated_at",
+            )?;
+            for (key, state) in threads {
+                put.execute(params![
+                    lane.sink,
+                    lane.channel,
+                    key,
+                    state.ids.message_id,
+                    state.ids.thread_id,
+                    state.card,
+                    now
+                ])?;
+            }
+            Ok(Outcome::Done)
         }
         Op::MarkRetry {
             id,
@@ -847,6 +907,59 @@ impl Store for SqliteStore {
 
     async fn mark_sent(&self, id: RowId) -> Result<(), StoreError> {
         self.write(Op::MarkSent { id }, true).await.map(|_| ())
+    }
+
+    async fn thread_state(
+        &self,
+        lane: &Lane,
+        key: &str,
+    ) -> Result<Option<ThreadState>, StoreError> {
+        let (lane, key) = (lane.clone(), key.to_string());
+        let since = (self.inner.clock)() - THREAD_WINDOW_MS;
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT message_id, thread_id, card FROM thread
+                 WHERE sink = ?1 AND channel = ?2 AND thread_key = ?3 AND updated_at > ?4",
+            )?
+            .query_row(params![lane.sink, lane.channel, key, since], |r| {
+                Ok(ThreadState {
+                    ids: ThreadIds {
+                        message_id: r.get(0)?,
+                        thread_id: r.get(1)?,
+                    },
+                    card: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn put_threads(
+        &self,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        let op = Op::Threads {
+            id: None,
+            lane: lane.clone(),
+            threads: threads.to_vec(),
+        };
+        self.write(op, true).await.map(|_| ())
+    }
+
+    async fn mark_sent_thread(
+        &self,
+        id: RowId,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        let op = Op::Threads {
+            id: Some(id),
+            lane: lane.clone(),
+            threads: threads.to_vec(),
+        };
+        self.write(op, true).await.map(|_| ())
     }
 
     async fn mark_retry(

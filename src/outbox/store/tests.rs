@@ -730,7 +730,7 @@ async fn schema_too_new_is_refused() {
     match SqliteStore::open(&db_path(&dir)) {
         Err(StoreError::SchemaTooNew { found, known }) => {
             assert_eq!(found, 99);
-            assert_eq!(known, 2);
+            assert_eq!(known, 3);
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a newer schema was opened"),
@@ -744,7 +744,7 @@ async fn fresh_file_gets_current_schema_small_pages_and_wal() {
     let dir = tempfile::tempdir().unwrap();
     let _store = open(&dir);
     let path = db_path(&dir);
-    assert_eq!(pragma::<i64>(&path, "user_version"), 2);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 3);
     assert_eq!(pragma::<i64>(&path, "page_size"), 4096);
     assert_eq!(pragma::<String>(&path, "journal_mode"), "wal");
 }
@@ -829,7 +829,7 @@ async fn version_1_rows_keep_their_text_after_the_upgrade() {
     let wal = std::fs::metadata(dir.path().join("hookbridge.db-wal")).map_or(0, |m| m.len());
     assert!(wal < 64 * 1024, "WAL of {wal} bytes after the upgrade");
     drop(store);
-    assert_eq!(pragma::<i64>(&path, "user_version"), 2);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 3);
     // An upgraded file keeps its page size.
     assert_eq!(pragma::<i64>(&path, "page_size"), 8192);
 }
@@ -841,7 +841,7 @@ async fn only_the_service_upgrades_an_older_file() {
     write_version_1_file(&path, &[("slack", "pending", r#"{"text":"hi"}"#)]);
     // The command-line tools may run beside an older service: they refuse.
     match SqliteStore::open_without_upgrade(&path) {
-        Err(e @ StoreError::SchemaTooOld { found: 1, known: 2 }) => {
+        Err(e @ StoreError::SchemaTooOld { found: 1, known: 3 }) => {
             let msg = e.to_string();
             assert!(msg.contains("hookbridge serve"), "{msg}");
         }
@@ -855,13 +855,13 @@ async fn only_the_service_upgrades_an_older_file() {
     );
     // The service upgrades it; after that the tools open it.
     drop(SqliteStore::open(&path).unwrap());
-    assert_eq!(pragma::<i64>(&path, "user_version"), 2);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 3);
     let store = SqliteStore::open_without_upgrade(&path).unwrap();
     assert_eq!(store.list(None, 10).await.unwrap()[0].message, "hi");
     // A new file is simply created.
     let fresh = dir.path().join("fresh.db");
     drop(SqliteStore::open_without_upgrade(&fresh).unwrap());
-    assert_eq!(pragma::<i64>(&fresh, "user_version"), 2);
+    assert_eq!(pragma::<i64>(&fresh, "user_version"), 3);
 }
 
 /// Thresholds small enough to cross many times in a test.
@@ -1290,4 +1290,82 @@ async fn a_replaced_store_file_is_noticed_within_seconds() {
         ),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn thread_ids_are_kept_with_the_sent_mark_and_for_90_days() {
+    use super::{THREAD_WINDOW_MS, ThreadIds, ThreadState};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(1_800_000_000_000));
+    let clock = {
+        let now = now.clone();
+        Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst)) as super::sqlite::Clock
+    };
+    let store = SqliteStore::open_at(&path, clock).unwrap();
+    let l = lane("slack", "#eng");
+    let key = "github:acme/api#pr-12";
+    assert_eq!(store.thread(&l, key).await.unwrap(), None);
+    let ids = store_one(&store, &l).await;
+    let state = ThreadState {
+        ids: ThreadIds {
+            message_id: "1700000000.000001".into(),
+            thread_id: Some("CENG".into()),
+        },
+        card: Some("{\"card\":1,\"title\":\"#12\"}".into()),
+    };
+    store
+        .mark_sent_thread(ids, &l, &[(key.to_string(), state.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.head(&l).await.unwrap().map(|r| r.id), None);
+    assert_eq!(
+        store.thread_state(&l, key).await.unwrap(),
+        Some(state.clone())
+    );
+    assert_eq!(
+        store.thread(&lane("slack", "#ops"), key).await.unwrap(),
+        None
+    );
+    // ids alone keep the card
+    store.put_thread(&l, key, &state.ids).await.unwrap();
+    assert_eq!(
+        store.thread_state(&l, key).await.unwrap(),
+        Some(state.clone())
+    );
+    // a row that is not there marks nothing and keeps nothing
+    let other = "github:acme/api#pr-13";
+    assert!(
+        store
+            .mark_sent_thread(9_999, &l, &[(other.to_string(), state.clone())])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.thread(&l, other).await.unwrap(), None);
+    // survives a reopen; gone after 90 days
+    drop(store);
+    now.fetch_add(THREAD_WINDOW_MS + 1, std::sync::atomic::Ordering::SeqCst);
+    let clock = {
+        let now = now.clone();
+        Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst)) as super::sqlite::Clock
+    };
+    let store = SqliteStore::open_at(&path, clock).unwrap();
+    assert_eq!(store.thread(&l, key).await.unwrap(), None);
+}
+
+async fn store_one(store: &SqliteStore, l: &Lane) -> RowId {
+    let meta = DeliveryMeta {
+        source: "github".into(),
+        delivery_id: "thread-1".into(),
+        kind: "pull_request.opened".into(),
+        repo: "acme/api".into(),
+    };
+    let msg = NewMessage {
+        lane: l.clone(),
+        message: "hi".into(),
+    };
+    match store.accept(meta, vec![msg]).await.unwrap() {
+        Accepted::Stored(ids) => ids[0],
+        Accepted::Duplicate => panic!("duplicate"),
+    }
 }

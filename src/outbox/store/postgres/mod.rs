@@ -35,7 +35,10 @@ use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use super::{Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError};
+pub use super::ThreadIds;
+use super::{
+    Accepted, DeliveryMeta, Lane, NewMessage, Row, RowId, Status, Store, StoreError, ThreadState,
+};
 use crate::outbox::lease::{
     DB_NOW_MS, LANES_CHANNEL, LeaseTimings, Leases, PgLeases, SQL_PENDING_LANES,
 };
@@ -48,8 +51,7 @@ pub const MAX_BATCH: usize = 512;
 const QUEUE_CAPACITY: usize = 4096;
 /// Dedup keys and sent rows are kept this long.
 const DEDUP_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-/// Thread ids are kept this long after their last use.
-pub const THREAD_WINDOW_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+pub use super::THREAD_WINDOW_MS;
 /// Old keys, rows and thread ids are pruned this often...
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// ...at most this many of each per pass...
@@ -108,15 +110,6 @@ impl PgOptions {
             clock: None,
         }
     }
-}
-
-/// The platform's ids of a thread's parent message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadIds {
-    /// The parent message (Slack `ts`, Discord message id).
-    pub message_id: String,
-    /// The thread, where the platform gives it an id of its own (Discord).
-    pub thread_id: Option<String>,
 }
 
 /// How many of each kind a prune pass deleted.
@@ -357,72 +350,45 @@ impl PgStore {
         get_client(&self.inner.pool).await
     }
 
-    /// Keeps the platform's ids of the thread `key` in `lane` (90 days
-    /// after the last put).
-    pub async fn put_thread(
-        &self,
-        lane: &Lane,
-        key: &str,
-        ids: &ThreadIds,
-    ) -> Result<(), StoreError> {
-        let now = (self.inner.clock)();
-        let client = self.client().await?;
-        let thread_id = ids.thread_id.as_deref().map(text);
-        bounded("keeping thread ids", async {
-            client
-                .execute(
-                    "INSERT INTO hookbridge_thread (sink, channel, thread_key, message_id, thread_id, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (sink, channel, thread_key) DO UPDATE
-                        SET message_id = excluded.message_id, thread_id = excluded.thread_id,
-                            updated_at = excluded.updated_at",
-                    &[
-                        &text(&lane.sink),
-                        &text(&lane.channel),
-                        &text(key),
-                        &text(&ids.message_id),
-                        &thread_id,
-                        &now,
-                    ],
-                )
-                .await
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// The platform's ids of the thread `key` in `lane`, unless unknown or
-    /// older than 90 days.
-    pub async fn thread(&self, lane: &Lane, key: &str) -> Result<Option<ThreadIds>, StoreError> {
-        let now = (self.inner.clock)();
-        let client = self.client().await?;
-        let row = bounded("reading thread ids", async {
-            client
-                .query_opt(
-                    "SELECT message_id, thread_id FROM hookbridge_thread
-                     WHERE sink = $1 AND channel = $2 AND thread_key = $3 AND updated_at > $4",
-                    &[
-                        &text(&lane.sink),
-                        &text(&lane.channel),
-                        &text(key),
-                        &(now - THREAD_WINDOW_MS),
-                    ],
-                )
-                .await
-        })
-        .await?;
-        Ok(row.map(|r| ThreadIds {
-            message_id: r.get(0),
-            thread_id: r.get(1),
-        }))
-    }
-
     /// One prune pass now: dedup keys and sent rows older than 7 days,
     /// thread ids older than 90 days, at most 1,000 of each. Skipped
     /// (all zero) while another replica prunes.
     pub async fn prune(&self) -> Result<Pruned, StoreError> {
         prune(&self.inner.pool, (self.inner.clock)()).await
     }
+}
+
+/// Upserts thread ids (and cards, where given) of `lane`.
+async fn put_threads_in(
+    client: &impl deadpool_postgres::GenericClient,
+    lane: &Lane,
+    threads: &[(String, ThreadState)],
+    now: i64,
+) -> Result<(), tokio_postgres::Error> {
+    for (key, state) in threads {
+        let thread_id = state.ids.thread_id.as_deref().map(text);
+        let card = state.card.as_deref().map(text);
+        client
+            .execute(
+                "INSERT INTO hookbridge_thread (sink, channel, thread_key, message_id, thread_id, card, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (sink, channel, thread_key) DO UPDATE
+                    SET message_id = excluded.message_id, thread_id = excluded.thread_id,
+                        card = coalesce(excluded.card, hookbridge_thread.card),
+                        updated_at = excluded.updated_at",
+                &[
+                    &text(&lane.sink),
+                    &text(&lane.channel),
+                    &text(key),
+                    &text(&state.ids.message_id),
+                    &thread_id,
+                    &card,
+                    &now,
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 async fn get_client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
@@ -908,6 +874,18 @@ impl PgStore {
         set: &str,
         extra: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<(), StoreError> {
+        self.mark_keeping(id, set, extra, None).await
+    }
+
+    /// [`PgStore::mark`], keeping thread ids of `lane` in the same
+    /// transaction when the row was marked.
+    async fn mark_keeping(
+        &self,
+        id: RowId,
+        set: &str,
+        extra: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        threads: Option<(&Lane, &[(String, ThreadState)])>,
+    ) -> Result<(), StoreError> {
         let (owner, token) = match &self.inner.leases {
             Some(l) => {
                 let (o, t) = l.mark_fence(id);
@@ -916,12 +894,21 @@ impl PgStore {
             None => (None, -1),
         };
         let sql = format!("UPDATE hookbridge_outbox o SET {set} WHERE o.id = $1 AND {FENCE}");
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&id, &owner, &token];
         params.extend_from_slice(extra);
+        let now = (self.inner.clock)();
         let changed = bounded("recording a send", async {
-            let stmt = client.prepare_cached(&sql).await?;
-            client.execute(&stmt, &params).await
+            let tx = client.transaction().await?;
+            let stmt = tx.prepare_cached(&sql).await?;
+            let changed = tx.execute(&stmt, &params).await?;
+            if changed > 0
+                && let Some((lane, threads)) = threads
+            {
+                put_threads_in(&tx, lane, threads, now).await?;
+            }
+            tx.commit().await?;
+            Ok(changed)
         })
         .await?;
         if changed > 0 {
@@ -1019,6 +1006,66 @@ impl Store for PgStore {
     async fn mark_sent(&self, id: RowId) -> Result<(), StoreError> {
         self.mark(id, "status = 'sent', attempts = o.attempts + 1", &[])
             .await
+    }
+
+    async fn mark_sent_thread(
+        &self,
+        id: RowId,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        self.mark_keeping(
+            id,
+            "status = 'sent', attempts = o.attempts + 1",
+            &[],
+            Some((lane, threads)),
+        )
+        .await
+    }
+
+    async fn thread_state(
+        &self,
+        lane: &Lane,
+        key: &str,
+    ) -> Result<Option<ThreadState>, StoreError> {
+        let now = (self.inner.clock)();
+        let client = self.client().await?;
+        let row = bounded("reading thread ids", async {
+            client
+                .query_opt(
+                    "SELECT message_id, thread_id, card FROM hookbridge_thread
+                     WHERE sink = $1 AND channel = $2 AND thread_key = $3 AND updated_at > $4",
+                    &[
+                        &text(&lane.sink),
+                        &text(&lane.channel),
+                        &text(key),
+                        &(now - THREAD_WINDOW_MS),
+                    ],
+                )
+                .await
+        })
+        .await?;
+        Ok(row.map(|r| ThreadState {
+            ids: ThreadIds {
+                message_id: r.get(0),
+                thread_id: r.get(1),
+            },
+            card: r.get(2),
+        }))
+    }
+
+    async fn put_threads(
+        &self,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        let now = (self.inner.clock)();
+        let client = self.client().await?;
+        bounded(
+            "keeping thread ids",
+            put_threads_in(&client, lane, threads, now),
+        )
+        .await
     }
 
     async fn mark_retry(

@@ -9,13 +9,13 @@ use super::super::StoreError;
 use super::pg_error;
 
 /// The schema version this binary writes and understands.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock key migrations run under ("hookbrdg").
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6272_6467;
 
 /// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
 /// Version 1: meta, dedup keys, outbox rows, lane leases, replicas, thread ids.
 /// Times are Unix milliseconds (`int8`), as in the SQLite store.
@@ -87,6 +87,12 @@ CREATE TABLE hookbridge_thread (
     PRIMARY KEY (sink, channel, thread_key)
 );
 CREATE INDEX hookbridge_thread_updated_at ON hookbridge_thread (updated_at);
+";
+
+/// Version 2: a thread keeps the card its parent shows, so that an edit
+/// (a CI result, a new state) changes only what it is about.
+const V2: &str = "
+ALTER TABLE hookbridge_thread ADD COLUMN card text;
 ";
 
 /// The schema version in the database; 0 when it holds no hookbridge store.
