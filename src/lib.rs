@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod render;

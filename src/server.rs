@@ -153,7 +153,7 @@ async fn hook(
         return r;
     }
     // Known sources only, so a scan of random names cannot grow the label set.
-    metrics::counter!("hookbridge_deliveries_received_total", "source" => source.name.clone())
+    metrics::counter!(crate::metrics::DELIVERIES_RECEIVED, "source" => source.name.clone())
         .increment(1);
 
     let limit = pipeline.config.server.max_body_bytes;
@@ -244,7 +244,7 @@ async fn deliver(
     match state.store.accept(meta, messages).await {
         Ok(Accepted::Stored(ids)) => {
             for lane in &lanes {
-                metrics::counter!("hookbridge_messages_routed_total", "sink" => lane.sink.clone())
+                metrics::counter!(crate::metrics::MESSAGES_ROUTED, "sink" => lane.sink.clone())
                     .increment(1);
                 state.outbox.wake(lane);
             }
@@ -310,7 +310,7 @@ async fn metrics_text(Data(state): Data<&Arc<AppState>>) -> Response {
                     .iter()
                     .find(|(s, _)| s == sink)
                     .map_or(0, |(_, n)| *n);
-                metrics::gauge!("hookbridge_queue_depth", "sink" => sink.clone()).set(n as f64);
+                metrics::gauge!(crate::metrics::QUEUE_DEPTH, "sink" => sink.clone()).set(n as f64);
             }
         }
         Err(e) => tracing::warn!(error = %e.chain(), "metrics: cannot read queue depths"),

@@ -56,7 +56,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Full(
-                        "hookbridge_send_duration_seconds".into(),
+                        crate::metrics::SEND_DURATION.into(),
                     ),
                     &buckets,
                 )

@@ -385,7 +385,7 @@ impl LaneWorker {
             }
         };
         let sink_name = self.lane.sink.clone();
-        metrics::histogram!("hookbridge_send_duration_seconds", "sink" => sink_name.clone())
+        metrics::histogram!(crate::metrics::SEND_DURATION, "sink" => sink_name.clone())
             .record(started.elapsed().as_secs_f64());
         let pace = self
             .outbox
@@ -402,15 +402,14 @@ impl LaneWorker {
                 if let Some(w) = wait {
                     *next_send = (*next_send).max(Instant::now() + w);
                 }
-                metrics::counter!("hookbridge_messages_sent_total", "sink" => sink_name)
-                    .increment(1);
+                metrics::counter!(crate::metrics::MESSAGES_SENT, "sink" => sink_name).increment(1);
                 tracing::info!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, attempts = row.attempts + 1, "sent");
                 Verdict::Sent
             }
             Outcome::RateLimited { retry_after } => {
                 let retry_after = retry_after.max(MIN_RATE_LIMIT_WAIT);
                 *next_send = (*next_send).max(Instant::now() + retry_after);
-                metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
+                metrics::counter!(crate::metrics::MESSAGES_RETRIED, "sink" => sink_name)
                     .increment(1);
                 let msg = format!(
                     "{RATE_LIMITED}; retry after {}",
@@ -421,7 +420,7 @@ impl LaneWorker {
             }
             Outcome::Retry { error } => {
                 let delay = backoff(row.attempts);
-                metrics::counter!("hookbridge_messages_retried_total", "sink" => sink_name)
+                metrics::counter!(crate::metrics::MESSAGES_RETRIED, "sink" => sink_name)
                     .increment(1);
                 tracing::warn!(id = row.id, sink = %self.lane.sink, attempts = row.attempts + 1, retry_in = %humantime::format_duration(delay), error = %error, "send failed; will retry");
                 self.schedule(row.id, delay, error)
@@ -627,7 +626,7 @@ impl LaneWorker {
     /// [`RECORD_AT_SHUTDOWN`] more. True when stopping.
     async fn record(&mut self, row: &Row, verdict: Verdict) -> bool {
         if let Verdict::Dead { error } = &verdict {
-            metrics::counter!("hookbridge_messages_dead_total", "sink" => self.lane.sink.clone())
+            metrics::counter!(crate::metrics::MESSAGES_DEAD, "sink" => self.lane.sink.clone())
                 .increment(1);
             tracing::error!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel, error = %error, "message is dead; `hookbridge replay {}` queues it again", row.id);
         }

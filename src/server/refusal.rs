@@ -69,7 +69,7 @@ impl Refusal {
     /// Counts the refusal, logs it with the delivery id it names (the
     /// sender's claim: never trusted, only logged), and answers it.
     pub(super) fn answer(self, source: &str, delivery: &str) -> Response {
-        metrics::counter!("hookbridge_deliveries_rejected_total", "source" => source.to_string(), "reason" => self.reason)
+        metrics::counter!(crate::metrics::DELIVERIES_REJECTED, "source" => source.to_string(), "reason" => self.reason)
             .increment(1);
         tracing::warn!(
             source,

@@ -155,7 +155,8 @@ enum Op {
     Touch,
 }
 
-enum Outcome {
+/// What the writer thread did with one request.
+enum Written {
     Accepted(Accepted),
     Count(usize),
     Done,
@@ -163,11 +164,11 @@ enum Outcome {
 
 struct Request {
     op: Op,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
 }
 
 /// Where the database lives.
-enum Target<'a> {
+enum Location<'a> {
     File(&'a Path),
     Memory,
 }
@@ -176,7 +177,7 @@ impl SqliteStore {
     /// Opens (creating or upgrading) the store file: for the service.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         Self::open_with(
-            Target::File(path),
+            Location::File(path),
             system_clock(),
             Thresholds::DEFAULT,
             true,
@@ -188,7 +189,7 @@ impl SqliteStore {
     /// may run beside a service of the older version.
     pub fn open_without_upgrade(path: &Path) -> Result<SqliteStore, StoreError> {
         Self::open_with(
-            Target::File(path),
+            Location::File(path),
             system_clock(),
             Thresholds::DEFAULT,
             false,
@@ -197,7 +198,7 @@ impl SqliteStore {
 
     /// A store in memory: same behaviour, nothing survives the process.
     pub fn open_memory() -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::Memory, system_clock(), Thresholds::DEFAULT, true)
+        Self::open_with(Location::Memory, system_clock(), Thresholds::DEFAULT, true)
     }
 
     /// How many write transactions the writer has committed: with group
@@ -207,13 +208,13 @@ impl SqliteStore {
     }
 
     fn open_with(
-        target: Target<'_>,
+        target: Location<'_>,
         clock: Clock,
         checkpoints: Thresholds,
         upgrade: bool,
     ) -> Result<SqliteStore, StoreError> {
         let (write_conn, read_conn, checkpointer, watch, journal) = match target {
-            Target::File(path) => {
+            Location::File(path) => {
                 let mut write = open_file(path, true)
                     .and_then(|mut conn| {
                         schema::check_version(&conn)?;
@@ -247,7 +248,7 @@ impl SqliteStore {
                     journal,
                 )
             }
-            Target::Memory => {
+            Location::Memory => {
                 let mut conn = Connection::open_in_memory()?;
                 schema::configure_common(&conn)?;
                 schema::migrate(&mut conn, clock(), upgrade)?;
@@ -293,7 +294,7 @@ impl SqliteStore {
     /// `Busy` on a full queue (the HTTP layer answers 503); the bookkeeping
     /// writes of the workers wait for room instead, since dropping them
     /// would mean sending a message twice.
-    async fn write(&self, op: Op, wait_for_room: bool) -> Result<Outcome, StoreError> {
+    async fn write(&self, op: Op, wait_for_room: bool) -> Result<Written, StoreError> {
         let sender = self.inner.sender.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         let request = Request { op, reply };
@@ -339,7 +340,7 @@ impl SqliteStore {
 
     #[cfg(test)]
     pub(super) fn open_at(path: &Path, clock: Clock) -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::File(path), clock, Thresholds::DEFAULT, true)
+        Self::open_with(Location::File(path), clock, Thresholds::DEFAULT, true)
     }
 
     #[cfg(test)]
@@ -347,7 +348,7 @@ impl SqliteStore {
         path: &Path,
         checkpoints: Thresholds,
     ) -> Result<SqliteStore, StoreError> {
-        Self::open_with(Target::File(path), system_clock(), checkpoints, true)
+        Self::open_with(Location::File(path), system_clock(), checkpoints, true)
     }
 }
 
@@ -527,9 +528,9 @@ impl Writer {
         conn: &mut Connection,
         batch: &[Request],
         now: i64,
-    ) -> Vec<Result<Outcome, StoreError>> {
+    ) -> Vec<Result<Written, StoreError>> {
         // Every caller gets the same error.
-        let fail_all = |make: &dyn Fn() -> StoreError| -> Vec<Result<Outcome, StoreError>> {
+        let fail_all = |make: &dyn Fn() -> StoreError| -> Vec<Result<Written, StoreError>> {
             batch.iter().map(|_| Err(make())).collect()
         };
 
@@ -668,9 +669,9 @@ fn prune_dedup(conn: &Connection, now: i64) -> Result<usize, StoreError> {
     Ok(stmt.execute(params![now - DEDUP_WINDOW_MS, PRUNE_BATCH as i64])?)
 }
 
-fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
+fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Written, StoreError> {
     match op {
-        Op::Accept { meta, messages } => accept(conn, meta, messages, now).map(Outcome::Accepted),
+        Op::Accept { meta, messages } => accept(conn, meta, messages, now).map(Written::Accepted),
         Op::MarkSent { id } => {
             let mut stmt = conn.prepare_cached(
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE id = ?1",
@@ -702,7 +703,7 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
                     now
                 ])?;
             }
-            Ok(Outcome::Done)
+            Ok(Written::Done)
         }
         Op::MarkRetry {
             id,
@@ -731,14 +732,14 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
             for id in ids {
                 count += stmt.execute(params![id, now])?;
             }
-            Ok(Outcome::Count(count))
+            Ok(Written::Count(count))
         }
         Op::ReplayDead => {
             let mut stmt = conn.prepare_cached(
                 "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?1,
                  queued_at = ?1 WHERE status = 'dead'",
             )?;
-            Ok(Outcome::Count(stmt.execute([now])?))
+            Ok(Written::Count(stmt.execute([now])?))
         }
         Op::Touch => {
             let mut stmt = conn.prepare_cached(
@@ -746,16 +747,16 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Outcome, StoreError> {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?;
             stmt.execute([now])?;
-            Ok(Outcome::Done)
+            Ok(Written::Done)
         }
     }
 }
 
-fn expect_row(changed: usize, id: RowId) -> Result<Outcome, StoreError> {
+fn expect_row(changed: usize, id: RowId) -> Result<Written, StoreError> {
     if changed == 0 {
         Err(StoreError::NoRow(id))
     } else {
-        Ok(Outcome::Done)
+        Ok(Written::Done)
     }
 }
 
@@ -890,7 +891,7 @@ impl Store for SqliteStore {
             return Err(lost);
         }
         match self.write(Op::Accept { meta, messages }, false).await? {
-            Outcome::Accepted(a) => Ok(a),
+            Written::Accepted(a) => Ok(a),
             _ => Err(unexpected()),
         }
     }
@@ -1022,14 +1023,14 @@ impl Store for SqliteStore {
             .into_iter()
             .collect();
         match self.write(Op::Replay { ids }, true).await? {
-            Outcome::Count(n) => Ok(n),
+            Written::Count(n) => Ok(n),
             _ => Err(unexpected()),
         }
     }
 
     async fn replay_dead(&self) -> Result<usize, StoreError> {
         match self.write(Op::ReplayDead, true).await? {
-            Outcome::Count(n) => Ok(n),
+            Written::Count(n) => Ok(n),
             _ => Err(unexpected()),
         }
     }
