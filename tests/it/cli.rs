@@ -557,3 +557,61 @@ fn render_says_when_the_template_renders_nothing() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("deleted branch feature"), "{}", out(&o));
 }
+
+/// `check` marks the routes that thread, and explains each target whose
+/// sink cannot thread (its messages post top-level).
+#[test]
+fn check_shows_which_routes_thread_and_why_a_sink_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bridge.toml"),
+        r##"
+[sources.github]
+kind = "github"
+allow_unsigned = true
+
+[sinks.bot]
+kind = "slack"
+token = "xoxb-not-real"
+
+[sinks.hook]
+kind = "slack"
+webhook_url = "https://hooks.slack.com/services/T/B/x"
+
+[[routes]]
+events = ["pull_request"]
+to = ["bot:#eng", "hook"]
+thread = true
+broadcast = true
+
+[[routes]]
+events = ["push"]
+to = ["bot:#eng"]
+"##,
+    )
+    .unwrap();
+    let o = hookbridge(dir.path(), &["check"], &[]);
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let threaded = lines
+        .iter()
+        .position(|l| l.contains("-> bot:#eng, hook"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(lines[threaded].ends_with("threads, broadcast"), "{text}");
+    assert!(
+        lines[threaded + 1].contains("note: hook posts top-level, not in threads")
+            && lines[threaded + 1].contains("Slack incoming webhook cannot thread"),
+        "{text}"
+    );
+    let plain = lines
+        .iter()
+        .position(|l| {
+            l.trim_start().starts_with("-> bot:#eng ")
+                || l.trim_end()
+                    .ends_with("-> bot:#eng   template set: default")
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!lines[plain].contains("threads"), "{text}");
+}
