@@ -1,9 +1,17 @@
 //! The reloadable heart of the service: a validated config and its compiled
-//! templates, and the step that turns one event into the messages to queue
-//! (route, then render a card for each target's platform, kept in the
-//! outbox in its stored form).
+//! templates; the step that turns one verified event into the messages to
+//! queue (route, then one stored message per target and thread step, see
+//! `queued`); and the step that turns a queued message into the card its
+//! sink posts (render for the sink's platform), which the lane worker runs
+//! when it sends and `hookbridge render` runs to show it.
 
+mod queued;
+
+use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::config::{Config, SinkKind};
 use crate::event::Event;
@@ -14,10 +22,21 @@ use crate::routing::{self, Destination};
 /// Config plus templates: swapped whole on reload.
 pub struct Pipeline {
     pub config: Config,
-    pub renderer: Renderer,
+    /// Shared with the lane workers, which render when they send.
+    pub renderer: Arc<Renderer>,
 }
 
-/// One message ready to queue, with where it goes.
+/// One target's messages as queued, in lane order: the post, then its
+/// follow-ups (edits of its thread's parent).
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub destination: Destination,
+    pub lane: Lane,
+    pub messages: Vec<NewMessage>,
+}
+
+/// One message rendered as its sink will post it, with where it goes
+/// (`hookbridge render`, and tests).
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub destination: Destination,
@@ -25,10 +44,76 @@ pub struct Prepared {
     pub platform: Platform,
     /// The rendered card.
     pub card: Card,
-    /// The message as queued: lane and the card's stored form.
+    /// The message as its sink sends it: lane and the card's stored form.
     pub message: NewMessage,
-    /// Messages queued after it in its lane: edits of its thread's parent.
+    /// Messages sent after it in its lane (edits of its thread's parent),
+    /// rendered; follow-ups that render nothing are left out.
     pub follow_ups: Vec<NewMessage>,
+}
+
+/// What a stored message becomes when its lane's worker sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready<'a> {
+    /// The card (stored form, with its thread part) to post.
+    Send(Cow<'a, str>),
+    /// The template renders nothing for this event: nothing is posted.
+    Nothing,
+    /// The stored message cannot be read (the text says why).
+    Unreadable(String),
+}
+
+impl Ready<'_> {
+    pub fn into_owned(self) -> Ready<'static> {
+        match self {
+            Ready::Send(s) => Ready::Send(Cow::Owned(s.into_owned())),
+            Ready::Nothing => Ready::Nothing,
+            Ready::Unreadable(e) => Ready::Unreadable(e),
+        }
+    }
+}
+
+/// Renders a stored message for `platform` with `renderer`'s templates:
+/// a queued message becomes its card (or nothing, when the template leaves
+/// the event out); a card or text stored by an older version is sent as
+/// it is.
+pub fn ready<'a>(renderer: &Renderer, stored: &'a str, platform: Platform) -> Ready<'a> {
+    if !queued::is_queued(stored) {
+        return Ready::Send(Cow::Borrowed(stored));
+    }
+    let q = match queued::decode(stored) {
+        Ok(q) => q,
+        Err(e) => return Ready::Unreadable(format!("cannot read the queued event: {e}")),
+    };
+    let ctx = EventContext::new(&q.event, q.payload);
+    let card = renderer.render_in(platform, &q.set, &ctx);
+    let card = q.part.cut(card, &q.event, platform);
+    if card.is_empty() {
+        return Ready::Nothing;
+    }
+    let stored = card.to_stored();
+    Ready::Send(Cow::Owned(match &q.thread {
+        Some(t) => crate::threads::attach(&stored, t),
+        None => stored,
+    }))
+}
+
+/// The text the outbox keeps for `payload`: the request body itself when
+/// it is the payload's JSON with nothing taken out (no copy, no second
+/// serialisation), else the payload serialised.
+pub fn payload_json<'a>(body: &'a [u8], payload: &Value) -> Cow<'a, str> {
+    let starts_as_object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    // A body naming `"secret"` anywhere may have had one taken out.
+    let may_hold_secret = memchr::memmem::find(body, b"\"secret\"").is_some();
+    if starts_as_object
+        && !may_hold_secret
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(serde_json::to_string(payload).unwrap_or_else(|_| "null".to_string()))
 }
 
 /// Why a pipeline could not be built.
@@ -106,68 +191,167 @@ impl Pipeline {
         if !unknown.is_empty() {
             return Err(LoadError::Templates(unknown));
         }
-        Ok(Pipeline { config, renderer })
+        Ok(Pipeline {
+            config,
+            renderer: Arc::new(renderer),
+        })
     }
 
-    /// Routes `event` and renders one message per destination; a
-    /// destination whose template renders nothing (whitespace only, no card
-    /// part) gets no message. `payload` is the event's raw payload, handed
-    /// over so the template context takes it without a copy
-    /// (`std::mem::take(&mut event.payload)`).
-    pub fn prepare(&self, event: &Event, payload: serde_json::Value) -> Vec<Prepared> {
-        self.plan(event, payload).0
-    }
-
-    /// As [`prepare`](Self::prepare), with the destinations whose template
-    /// rendered nothing beside the messages (for `render` to say so).
-    pub fn plan(
-        &self,
-        event: &Event,
-        payload: serde_json::Value,
-    ) -> (Vec<Prepared>, Vec<Destination>) {
+    /// Routes `event` and makes each target's messages as the outbox keeps
+    /// them, unrendered: the lane worker renders each when it sends (see
+    /// [`ready`]). `payload` is the event's payload and `payload_json` its
+    /// JSON text ([`payload_json`]).
+    pub fn queue(&self, event: &Event, payload: &Value, payload_json: &str) -> Vec<Routed> {
         let destinations = routing::route(&self.config, event);
-        let mut prepared = Vec::new();
-        let mut silent = Vec::new();
         if destinations.is_empty() {
-            return (prepared, silent);
+            return Vec::new();
         }
-        let keys = crate::threads::Keys::of(&self.config, event, &payload);
-        let ctx = EventContext::new(event, payload);
+        // An event of plain strings, numbers and lists always serialises.
+        let event_json = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_string());
+        let keys = crate::threads::Keys::of(&self.config, event, payload);
+        let mut routed = Vec::with_capacity(destinations.len());
         for destination in destinations {
             // Routes only name configured sinks (checked at load).
             let Some(sink) = self.config.sinks.get(&destination.target.sink) else {
                 continue;
             };
             let platform = Platform::for_sink(sink.kind);
-            let card = self
-                .renderer
-                .render_in(platform, &destination.template, &ctx);
-            if card.is_empty() {
-                silent.push(destination);
-                continue;
-            }
             let lane = Lane {
                 sink: destination.target.sink.clone(),
                 channel: destination.target.channel.clone().unwrap_or_default(),
             };
-            let (message, follow_ups) = crate::threads::queue(
-                &self.config,
-                event,
-                &keys,
-                &destination.target,
-                platform,
-                &card,
-                &lane,
-            );
-            prepared.push(Prepared {
-                message: NewMessage { lane, message },
-                follow_ups,
-                card,
+            let steps =
+                crate::threads::steps(&self.config, event, &keys, &destination.target, platform);
+            let messages = steps
+                .iter()
+                .map(|step| NewMessage {
+                    lane: lane.clone(),
+                    message: queued::encode(&destination.template, step, &event_json, payload_json),
+                })
+                .collect();
+            routed.push(Routed {
                 destination,
+                lane,
+                messages,
+            });
+        }
+        routed
+    }
+
+    /// Routes `event` and renders each target's messages exactly as their
+    /// sinks will post them (through the stored form, as the lane worker
+    /// does); the destinations whose template renders nothing come beside
+    /// them. `payload` is the event's raw payload.
+    pub fn plan(&self, event: &Event, payload: Value) -> (Vec<Prepared>, Vec<Destination>) {
+        let payload_text = serde_json::to_string(&payload).unwrap_or_else(|_| "null".to_string());
+        let mut prepared = Vec::new();
+        let mut silent = Vec::new();
+        for routed in self.queue(event, &payload, &payload_text) {
+            let Some(sink) = self.config.sinks.get(&routed.destination.target.sink) else {
+                continue;
+            };
+            let platform = Platform::for_sink(sink.kind);
+            let mut rendered = routed.messages.iter().filter_map(|m| {
+                match ready(&self.renderer, &m.message, platform) {
+                    Ready::Send(stored) => Some(NewMessage {
+                        lane: m.lane.clone(),
+                        message: stored.into_owned(),
+                    }),
+                    Ready::Nothing | Ready::Unreadable(_) => None,
+                }
+            });
+            // The post renders nothing: neither does any follow-up.
+            let Some(message) = rendered.next() else {
+                silent.push(routed.destination);
+                continue;
+            };
+            let follow_ups = rendered.collect();
+            prepared.push(Prepared {
+                card: Card::from_stored(&message.message),
+                message,
+                follow_ups,
+                destination: routed.destination,
                 sink_kind: sink.kind,
                 platform,
             });
         }
         (prepared, silent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_json_body_is_stored_as_it_came() {
+        let body = br#" {"action":"opened","n":1}"#;
+        let payload = json!({"action": "opened", "n": 1});
+        assert!(matches!(payload_json(body, &payload), Cow::Borrowed(_)));
+        assert_eq!(
+            payload_json(body, &payload),
+            r#" {"action":"opened","n":1}"#
+        );
+    }
+
+    #[test]
+    fn a_body_that_may_hold_a_secret_or_is_a_form_is_serialised_anew() {
+        // The parsed payload has had its secret taken out.
+        let payload = json!({"action": "opened"});
+        for body in [
+            &br#"{"action":"opened","secret":"hunter2"}"#[..],
+            b"payload=%7B%22action%22%3A%22opened%22%7D",
+        ] {
+            let stored = payload_json(body, &payload);
+            assert!(matches!(stored, Cow::Owned(_)));
+            assert_eq!(stored, r#"{"action":"opened"}"#);
+        }
+    }
+
+    fn renderer() -> Renderer {
+        Renderer::load(Path::new("no-templates-here")).expect("embedded templates compile")
+    }
+
+    #[test]
+    fn older_rows_are_sent_as_they_are() {
+        let r = renderer();
+        for stored in [r#"{"card":1,"text":"hi"}"#, "plain text of an old row"] {
+            assert_eq!(
+                ready(&r, stored, Platform::Slack),
+                Ready::Send(Cow::Borrowed(stored))
+            );
+        }
+    }
+
+    #[test]
+    fn a_queued_message_renders_for_the_platform_it_is_sent_on() {
+        let r = renderer();
+        let event = Event {
+            source: "gh".into(),
+            kind: "issues.opened".into(),
+            action: "opened".into(),
+            title: "Fix *this* <now>".into(),
+            url: "https://github.com/acme/api/issues/7".into(),
+            number: Some(7),
+            ..Event::default()
+        };
+        let event_json = serde_json::to_string(&event).unwrap();
+        let step = crate::threads::Step {
+            thread: None,
+            part: crate::threads::Part::Card,
+        };
+        let stored = queued::encode("default", &step, &event_json, "{}");
+        for platform in [Platform::Slack, Platform::Discord, Platform::Plain] {
+            let Ready::Send(card) = ready(&r, &stored, platform) else {
+                panic!("{platform:?}: nothing to send");
+            };
+            let direct = r.render(platform, "default", &event);
+            assert_eq!(Card::from_stored(&card), direct, "{platform:?}");
+        }
+        assert!(matches!(
+            ready(&r, r#"{"queued":1,"set":"default","event":"none"}"#, Platform::Slack),
+            Ready::Unreadable(e) if e.starts_with("cannot read the queued event")
+        ));
     }
 }

@@ -1,8 +1,9 @@
 //! The HTTP front door: `POST /hooks/<source>`, `GET /healthz`, `GET /metrics`.
 //!
 //! A delivery is read with a hard size cap (counted while reading, see
-//! `body`), handed to its source for verification and parsing, routed and
-//! rendered, and committed to the outbox; only then is it answered 202.
+//! `body`), handed to its source for verification and parsing, routed, and
+//! committed to the outbox with its targets (the lane workers render each
+//! message when they send it); only then is it answered 202.
 //! Every refusal has its documented status and a short body that says why
 //! (`refusal`); `/healthz` lives in `health`. Connections, their deadlines
 //! and their cap are `conn`'s.
@@ -188,8 +189,9 @@ async fn hook(
     }
 }
 
-/// Verifies, parses, routes, renders and stores one delivery whose body
-/// has been read. A refusal comes with the delivery id to log it under.
+/// Verifies, parses, routes and stores one delivery whose body has been
+/// read (its messages are rendered when they are sent). A refusal comes
+/// with the delivery id to log it under.
 async fn deliver(
     state: &AppState,
     pipeline: &Pipeline,
@@ -218,29 +220,28 @@ async fn deliver(
         log.info("ping", None, None);
         return Ok(text(StatusCode::OK, "pong: verified; ping is not routed"));
     }
-    let prepared = pipeline.prepare(&event, payload);
-    if prepared.is_empty() {
+    let payload_json = crate::pipeline::payload_json(delivery.body, &payload);
+    let routed = pipeline.queue(&event, &payload, &payload_json);
+    drop(payload);
+    if routed.is_empty() {
         log.info("unrouted", None, Some(0));
         return Ok(text(
             StatusCode::OK,
             format!("verified `{}`; no route matched", event.kind),
         ));
     }
-    let targets: Vec<String> = prepared
+    let targets: Vec<String> = routed
         .iter()
-        .map(|p| p.destination.target.to_string())
+        .map(|r| r.destination.target.to_string())
         .collect();
-    let lanes: Vec<_> = prepared.iter().map(|p| p.message.lane.clone()).collect();
+    let lanes: Vec<_> = routed.iter().map(|r| r.lane.clone()).collect();
     let meta = DeliveryMeta {
         source: source.name.clone(),
         delivery_id: event.delivery_id.clone(),
         kind: event.kind.clone(),
         repo: event.repo.key.clone(),
     };
-    let messages = prepared
-        .into_iter()
-        .flat_map(|p| std::iter::once(p.message).chain(p.follow_ups))
-        .collect();
+    let messages = routed.into_iter().flat_map(|r| r.messages).collect();
     match state.store.accept(meta, messages).await {
         Ok(Accepted::Stored(ids)) => {
             for lane in &lanes {

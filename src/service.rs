@@ -212,7 +212,13 @@ pub async fn start(
     let store_lock = lock_store(&store_path(config, opts.store.as_deref()))?;
     let store = open_store(config, opts.store.as_deref(), true).await?;
     let sinks = build_sinks(config)?;
-    let outbox = Outbox::start(store.clone(), sinks, config.delivery.clone()).await;
+    let outbox = Outbox::start(
+        store.clone(),
+        sinks,
+        config.delivery.clone(),
+        pipeline.renderer.clone(),
+    )
+    .await;
     let addr = listener.local_addr().unwrap_or(listen);
     let limits = connection_limits();
 
@@ -258,7 +264,7 @@ impl Running {
         }
         self.state
             .outbox
-            .reconfigure(sinks, new.config.delivery.clone());
+            .reconfigure(sinks, new.config.delivery.clone(), new.renderer.clone());
         tracing::info!(
             routes = new.config.routes.len(),
             sources = new.config.sources.len(),

@@ -10,14 +10,15 @@
 //! Also owns [`Threading`], what a queued message says about its thread
 //! (which item, and whether it is a post, a replacement of the parent or a
 //! patch of it), kept inside the stored message so that it lives and dies
-//! with the outbox row, and the merging of an edit into the parent's card.
+//! with the outbox row; the [`steps`] an event queues for a target (the
+//! post, then the follow-ups that edit the parent, each with the [`Part`]
+//! of the card it sends); and the merging of an edit into the parent's card.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Config, SinkKind, Target};
 use crate::event::Event;
-use crate::outbox::{Lane, NewMessage};
 use crate::render::{Card, Field, Platform};
 
 /// What one queued message does to its item's thread.
@@ -102,54 +103,100 @@ impl Keys {
     }
 }
 
-/// The messages to queue for one rendered `card` going to `target`: the
-/// card itself (with its [`Threading`] when the route threads and the sink
-/// can), then the follow-ups that edit the item's parent, each one
-/// platform call of its own.
-pub fn queue(
+/// Which part of the rendered card a queued message sends: the card
+/// itself, or the part of it that a follow-up edit of the parent takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// The whole card.
+    #[default]
+    Card,
+    /// Its title, link and colour (a `Patch` keeping the parent's heading
+    /// current).
+    Heading,
+    /// The parent's CI field, made from the event's CI facts.
+    Ci,
+}
+
+impl Part {
+    pub fn is_card(&self) -> bool {
+        *self == Part::Card
+    }
+
+    /// The card this part sends, cut from the rendered `card` of `event`;
+    /// empty when there is nothing to send. A card that renders nothing
+    /// sends nothing in any part.
+    pub fn cut(self, card: Card, event: &Event, platform: Platform) -> Card {
+        if card.is_empty() {
+            return card;
+        }
+        match self {
+            Part::Card => card,
+            Part::Heading => Card {
+                title: card.title,
+                url: card.url,
+                color: card.color,
+                ..Card::default()
+            },
+            Part::Ci => Card {
+                fields: ci_field(event, platform).into_iter().collect(),
+                ..Card::default()
+            },
+        }
+    }
+}
+
+/// What one queued message of a target does: its thread (none for a
+/// top-level post) and which part of the card it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub thread: Option<Threading>,
+    pub part: Part,
+}
+
+/// The messages one event queues for `target`: the post itself (with its
+/// [`Threading`] when the route threads and the sink can), then the
+/// follow-ups that edit the item's parent, each one platform call of its
+/// own. Decided from the event and the config alone: the card is rendered
+/// when the message is sent.
+pub fn steps(
     config: &Config,
     event: &Event,
     keys: &Keys,
     target: &Target,
     platform: Platform,
-    card: &Card,
-    lane: &Lane,
-) -> (String, Vec<NewMessage>) {
-    let stored = card.to_stored();
-    let plain = |stored: String| (stored, Vec::new());
-    if !config.routes.iter().any(|r| r.thread) || card.is_empty() {
-        return plain(stored);
-    }
+) -> Vec<Step> {
+    let plain = vec![Step {
+        thread: None,
+        part: Part::Card,
+    }];
+    let Some(key) = keys.item.clone() else {
+        return plain;
+    };
     let Some(sink) = config.sinks.get(&target.sink) else {
-        return plain(stored);
+        return plain;
     };
     if sink.can_thread().is_err() {
-        return plain(stored);
+        return plain;
     }
     let Some(route) = config
         .routes
         .iter()
         .find(|r| r.to.contains(target) && crate::routing::matches(r, event))
     else {
-        return plain(stored);
+        return plain;
     };
     if !route.thread {
-        return plain(stored);
+        return plain;
     }
-    let Some(key) = keys.item.clone() else {
-        return plain(stored);
-    };
-    let follow = |op: Op, key: &str, card: &Card| NewMessage {
-        lane: lane.clone(),
-        message: attach(
-            &card.to_stored(),
-            &Threading {
-                key: key.to_string(),
-                op,
-                broadcast: false,
-                run: None,
-            },
-        ),
+    let follow = |op: Op, key: &str, part: Part| Step {
+        thread: Some(Threading {
+            key: key.to_string(),
+            op,
+            broadcast: false,
+            run: None,
+        }),
+        part,
     };
     let mut follow_ups = Vec::new();
     let mut t = Threading {
@@ -162,12 +209,8 @@ pub fn queue(
         let run = keys.run.clone();
         let in_item = t.key.contains("#pr-") || t.key.contains("#mr-");
         if in_item {
-            if let Some(field) = ci_field(event, platform) {
-                let patch = Card {
-                    fields: vec![field],
-                    ..Card::default()
-                };
-                follow_ups.push(follow(Op::Patch, &t.key, &patch));
+            if ci_field(event, platform).is_some() {
+                follow_ups.push(follow(Op::Patch, &t.key, Part::Ci));
             }
             t.run = run;
         } else if let Some(run) = run {
@@ -179,23 +222,22 @@ pub fn queue(
         let discord_bot = sink.kind == SinkKind::Discord && sink.token.is_some();
         t.broadcast = broadcast && sink.kind == SinkKind::Slack;
         if broadcast && discord_bot {
-            follow_ups.push(follow(Op::Line, &t.key, card));
+            follow_ups.push(follow(Op::Line, &t.key, Part::Card));
         }
         if is_item_event(event) {
             if is_state_change(event) {
-                follow_ups.push(follow(Op::Edit, &t.key, card));
+                follow_ups.push(follow(Op::Edit, &t.key, Part::Card));
             } else {
-                let patch = Card {
-                    title: card.title.clone(),
-                    url: card.url.clone(),
-                    color: card.color.clone(),
-                    ..Card::default()
-                };
-                follow_ups.push(follow(Op::Patch, &t.key, &patch));
+                follow_ups.push(follow(Op::Patch, &t.key, Part::Heading));
             }
         }
     }
-    (attach(&stored, &t), follow_ups)
+    let mut steps = vec![Step {
+        thread: Some(t),
+        part: Part::Card,
+    }];
+    steps.extend(follow_ups);
+    steps
 }
 
 /// A CI run's own key (`<source>:<repo>#run-<id>`), for events with CI facts.

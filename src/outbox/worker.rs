@@ -4,6 +4,10 @@
 //! failures with jittered exponential backoff, makes at most one failed
 //! attempt a second, and gives up (`dead`) on permanent errors or messages
 //! older than `max_age`. One lane waiting never holds up another.
+//!
+//! A worker renders each message when its turn comes (`pipeline::ready`),
+//! with the templates loaded now: a message the template leaves out is
+//! marked sent without a call, and takes no turn of the lane's pace.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +19,8 @@ use tokio::task::JoinSet;
 
 use super::store::{Lane, Row, RowId, Store, StoreError, ThreadIds, ThreadState, Verdict};
 use crate::config::DeliveryConfig;
-use crate::render::Card;
+use crate::pipeline::{Ready, ready};
+use crate::render::{Card, Renderer};
 use crate::sinks::{Outcome, Sink, ThreadCall, ThreadOutcome};
 use crate::threads::{self, Op, Threading, merge};
 
@@ -60,6 +65,8 @@ pub struct Outbox {
     store: Arc<dyn Store>,
     sinks: ArcSwap<SinkMap>,
     delivery: ArcSwap<DeliveryConfig>,
+    /// The templates messages are rendered with when they are sent.
+    renderer: ArcSwap<Renderer>,
     lanes: Mutex<HashMap<Lane, Arc<Notify>>>,
     tasks: Mutex<JoinSet<()>>,
     stop_tx: watch::Sender<bool>,
@@ -80,17 +87,20 @@ pub fn backoff(attempts: u32) -> Duration {
 }
 
 impl Outbox {
-    /// Starts workers for every lane that has pending rows.
+    /// Starts workers for every lane that has pending rows; they render
+    /// with `renderer`.
     pub async fn start(
         store: Arc<dyn Store>,
         sinks: SinkMap,
         delivery: DeliveryConfig,
+        renderer: Arc<Renderer>,
     ) -> Arc<Outbox> {
         let (stop_tx, _) = watch::channel(false);
         let outbox = Arc::new(Outbox {
             store,
             sinks: ArcSwap::from_pointee(sinks),
             delivery: ArcSwap::from_pointee(delivery),
+            renderer: ArcSwap::new(renderer),
             lanes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
             stop_tx,
@@ -148,6 +158,7 @@ impl Outbox {
             stop: self.stop_tx.subscribe(),
             due: None,
             keep: Vec::new(),
+            rendered: None,
         };
         self.tasks
             .lock()
@@ -167,9 +178,10 @@ impl Outbox {
         }
     }
 
-    /// Replaces the sinks and delivery settings (reload). Messages already
-    /// queued keep their rendered bodies.
-    pub fn reconfigure(&self, sinks: SinkMap, delivery: DeliveryConfig) {
+    /// Replaces the sinks, delivery settings and templates (reload).
+    /// Messages already queued are rendered with the new templates when
+    /// they are sent.
+    pub fn reconfigure(&self, sinks: SinkMap, delivery: DeliveryConfig, renderer: Arc<Renderer>) {
         let old = self.sinks.load();
         for (name, sink) in &sinks {
             if let Some(previous) = old.get(name) {
@@ -178,6 +190,7 @@ impl Outbox {
         }
         self.sinks.store(Arc::new(sinks));
         self.delivery.store(Arc::new(delivery));
+        self.renderer.store(renderer);
     }
 
     /// Stops every worker after the send in hand, and waits for them.
@@ -203,6 +216,9 @@ struct LaneWorker {
     due: Option<(RowId, i64, Instant)>,
     /// Thread ids learnt by the send in hand, kept with its `sent`.
     keep: Vec<(String, ThreadState)>,
+    /// The head row as rendered, and the templates it was rendered with:
+    /// a head that waits for its turn is rendered once.
+    rendered: Option<(RowId, Arc<Renderer>, Ready<'static>)>,
 }
 
 impl Drop for LaneWorker {
@@ -300,6 +316,23 @@ impl LaneWorker {
                 }
                 continue;
             };
+            let message = match self.render(&row, &sink) {
+                Ready::Send(message) => message.into_owned(),
+                Ready::Nothing => {
+                    tracing::info!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel,
+                        "the template renders nothing for this event; nothing posted");
+                    if self.record(&row, Verdict::Sent).await {
+                        return;
+                    }
+                    continue;
+                }
+                Ready::Unreadable(error) => {
+                    if self.record(&row, Verdict::Dead { error }).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
             // The lane's own pace, then the sink's (a global rate limit, a
             // bot's pace across channels), claimed only when about to send.
             let mut wait = next_send.saturating_duration_since(Instant::now());
@@ -323,7 +356,7 @@ impl LaneWorker {
                     tracing::warn!(id = row.id, sink = %lane.sink, channel = %lane.channel, "lane lease ran out mid-send; another replica sends this lane now");
                     continue;
                 }
-                v = self.send(&row, &sink, &mut next_send) => v,
+                v = self.send(&row, &message, &sink, &mut next_send) => v,
             };
             if self.record(&row, verdict).await {
                 return;
@@ -364,16 +397,37 @@ impl LaneWorker {
         due.saturating_duration_since(Instant::now())
     }
 
-    /// Posts `row` and decides what becomes of it.
-    async fn send(&mut self, row: &Row, sink: &Sink, next_send: &mut Instant) -> Verdict {
+    /// `row` rendered for `sink` with the current templates (kept while
+    /// the row waits for its turn, until the templates change).
+    fn render(&mut self, row: &Row, sink: &Sink) -> Ready<'static> {
+        let renderer = self.outbox.renderer.load_full();
+        if let Some((id, with, ready)) = &self.rendered
+            && *id == row.id
+            && Arc::ptr_eq(with, &renderer)
+        {
+            return ready.clone();
+        }
+        let ready = ready(&renderer, &row.message, sink.platform()).into_owned();
+        self.rendered = Some((row.id, renderer, ready.clone()));
+        ready
+    }
+
+    /// Posts `message`, the card of `row`, and decides what becomes of it.
+    async fn send(
+        &mut self,
+        row: &Row,
+        message: &str,
+        sink: &Sink,
+        next_send: &mut Instant,
+    ) -> Verdict {
         let lane_channel = self.lane.channel.clone();
         let channel = (!lane_channel.is_empty()).then_some(lane_channel.as_str());
         let started = Instant::now();
         self.keep.clear();
-        let outcome = match threads::of_stored(&row.message) {
-            None => sink.send(channel, &row.message).await,
+        let outcome = match threads::of_stored(message) {
+            None => sink.send(channel, message).await,
             Some(t) => {
-                let (outcome, called) = self.send_threaded(row, sink, channel, &t).await;
+                let (outcome, called) = self.send_threaded(row, message, sink, channel, &t).await;
                 if !called {
                     // nothing was posted: no pace to keep, nothing to count
                     return match outcome {
@@ -429,13 +483,13 @@ impl LaneWorker {
         }
     }
 
-    /// A retry of `id` after `delay`, remembered on the monotonic clock.
     /// Sends a threaded row (see `threads`): the outcome, and whether a
     /// platform call was made. Thread ids to keep go to `self.keep`, which
     /// `record` stores with the row's `sent` in one transaction.
     async fn send_threaded(
         &mut self,
         row: &Row,
+        message: &str,
         sink: &Sink,
         channel: Option<&str>,
         t: &Threading,
@@ -449,7 +503,7 @@ impl LaneWorker {
                 false,
             )
         };
-        let card = Card::from_stored(&row.message);
+        let card = Card::from_stored(message);
         let plain = card.to_stored();
         let parent = match store.thread_state(lane, &t.key).await {
             Ok(p) => p,
@@ -499,7 +553,7 @@ impl LaneWorker {
                     return (Outcome::Sent { wait: None }, false);
                 }
                 match sink
-                    .thread(channel, &row.message, ThreadCall::Line { ids: &parent.ids })
+                    .thread(channel, message, ThreadCall::Line { ids: &parent.ids })
                     .await
                 {
                     ThreadOutcome::Done(_) | ThreadOutcome::Gone(_) => {
@@ -523,7 +577,7 @@ impl LaneWorker {
                             ids: &living.ids,
                             in_thread,
                         };
-                        match sink.thread(channel, &row.message, call).await {
+                        match sink.thread(channel, message, call).await {
                             ThreadOutcome::Done(_) => {
                                 self.keep.push((
                                     run.clone(),
@@ -546,7 +600,7 @@ impl LaneWorker {
                         ids: &parent.ids,
                         broadcast: t.broadcast,
                     };
-                    match sink.thread(channel, &row.message, call).await {
+                    match sink.thread(channel, message, call).await {
                         ThreadOutcome::Done(ids) => {
                             // A Discord thread started by this reply (its
                             // parent's start had failed) is kept.
@@ -583,7 +637,7 @@ impl LaneWorker {
                     }
                 }
                 let call = ThreadCall::Parent { title: &card.title };
-                match sink.thread(channel, &row.message, call).await {
+                match sink.thread(channel, message, call).await {
                     ThreadOutcome::Done(Some(ids)) => {
                         if let Some(run) = t.run.as_ref().filter(|r| **r != t.key) {
                             self.keep.push((
@@ -611,6 +665,7 @@ impl LaneWorker {
         }
     }
 
+    /// A retry of `id` after `delay`, remembered on the monotonic clock.
     fn schedule(&mut self, id: RowId, delay: Duration, error: String) -> Verdict {
         let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         self.due = Some((id, at, Instant::now() + delay));

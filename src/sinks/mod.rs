@@ -99,6 +99,16 @@ enum Client {
 }
 
 impl Sink {
+    /// The platform whose markup and body this sink posts.
+    pub fn platform(&self) -> crate::render::Platform {
+        use crate::render::Platform;
+        match self.client {
+            Client::Slack(_) => Platform::Slack,
+            Client::Discord(_) => Platform::Discord,
+            Client::Stdout => Platform::Plain,
+        }
+    }
+
     /// Builds the client for `cfg`; `timeout` bounds every send.
     pub fn new(cfg: &SinkConfig, timeout: Duration) -> anyhow::Result<Sink> {
         let client = match cfg.kind {

@@ -373,6 +373,7 @@ impl Served {
             store.clone(),
             SinkMap::new(),
             pipeline.config.delivery.clone(),
+            pipeline.renderer.clone(),
         )
         .await;
         let state = Arc::new(tune(AppState::new(pipeline, store, outbox.clone(), None)));

@@ -249,6 +249,7 @@ impl Serving {
             store.clone(),
             SinkMap::new(),
             pipeline.config.delivery.clone(),
+            pipeline.renderer.clone(),
         )
         .await;
         let state = Arc::new(AppState::new(pipeline, store, outbox, None));

@@ -11,6 +11,7 @@ mod outcomes;
 mod pgserver;
 mod postgres;
 mod receive;
+mod send_time;
 mod sinks;
 mod snapshots;
 mod standin;

@@ -156,6 +156,7 @@ impl Setup {
             self.store.clone(),
             build_sinks(&self.pipeline.config).unwrap(),
             self.pipeline.config.delivery.clone(),
+            self.pipeline.renderer.clone(),
         )
         .await
     }
@@ -292,6 +293,7 @@ async fn an_outcome_the_store_refused_is_not_lost_to_a_stop() {
         store.clone(),
         build_sinks(&pipeline.config).unwrap(),
         pipeline.config.delivery.clone(),
+        pipeline.renderer.clone(),
     )
     .await;
     let received = standin.received();
