@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Accept throughput and latency with a lean load generator (wrk, C) instead
-# of the Rust one in benches/throughput.rs, which takes ~20% of a core on a
+# of the Rust one in benches/throughput/main.rs, which takes ~20% of a core on a
 # 2-core machine. Same workload: signed ~9.6 KB GitHub pushes, 32 keep-alive
 # connections, every request a new X-GitHub-Delivery, durable store beside
 # `--store :memory:` in the same run.

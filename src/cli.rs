@@ -384,7 +384,8 @@ fn render(
     let (prepared, silent) = if crate::pipeline::is_ping(&event) {
         (Vec::new(), Vec::new())
     } else {
-        pipeline.plan(&event, raw)
+        let origin = crate::pipeline::Origin::new(&event, source.kind, &headers);
+        pipeline.plan(&event, raw, &origin)
     };
     let mut out = std::io::stdout().lock();
     if json {

@@ -9,15 +9,11 @@
 //! words these fields hold (CI statuses and conclusions, review states, item
 //! nouns) are the same across forges. The raw payload travels along for
 //! anything the struct does not model.
-//!
-//! An event round-trips through serde: the outbox keeps it as JSON (beside
-//! its payload) and the lane worker renders it from there when it sends.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// One verified delivery, normalised.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Event {
     /// The config's source name (`[sources.<name>]`).
     pub source: String,
@@ -111,8 +107,7 @@ pub struct Event {
     pub payload: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Repo {
     /// What `repos` patterns match: `owner/name`, a GitLab project path, or
     /// the Hub URL path (`user/model`, `datasets/user/name`, `spaces/user/name`).
@@ -126,8 +121,7 @@ pub struct Repo {
 }
 
 /// A person (or a team, or an app).
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Actor {
     /// What to call them: the display name where the forge shows one
     /// (GitLab), else the login (`octocat`); the Hub sends names only
@@ -143,8 +137,7 @@ pub struct Actor {
 pub type Person = Actor;
 
 /// The thing an event is about, named in its forge's own words.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Item {
     /// `pull_request`, `issue`, `commit`, `snippet`, `design`,
     /// `discussion`, `release`, `wiki_page`, `alert`, `feature_flag`.
@@ -167,8 +160,7 @@ pub struct Item {
     pub category: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct PullRequest {
     pub base: String,
     pub head: String,
@@ -182,8 +174,7 @@ pub struct PullRequest {
     pub commits: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Comment {
     /// The text; empty when confidential.
     pub body: String,
@@ -193,8 +184,7 @@ pub struct Comment {
     pub line: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Review {
     /// `approved`, `changes_requested`, `commented`, `dismissed`; GitLab
     /// approvals: `approved` / `unapproved`.
@@ -203,8 +193,7 @@ pub struct Review {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Commit {
     pub id: String,
     pub message: String,
@@ -215,8 +204,7 @@ pub struct Commit {
 }
 
 /// What a CI run, job, check, status or deployment came to.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Ci {
     /// `queued`, `in_progress` or `completed`.
     pub status: String,
@@ -260,16 +248,14 @@ pub struct Ci {
     pub trigger: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Link {
     pub number: Option<u64>,
     pub url: String,
     pub title: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Job {
     pub name: String,
     pub url: String,
@@ -279,8 +265,7 @@ pub struct Job {
 }
 
 /// A security alert.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Alert {
     /// Who found it: `Dependabot`, the code scanning tool (`CodeQL`),
     /// `secret scanning`.
@@ -304,8 +289,7 @@ pub struct Alert {
 }
 
 /// One ref a Hub content update moved.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct RefUpdate {
     /// The full ref: `refs/heads/main`, `refs/tags/v1`, `refs/pr/5`.
     #[serde(rename = "ref")]
@@ -328,8 +312,7 @@ pub struct RefUpdate {
 }
 
 /// One wiki page of a wiki event.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Page {
     pub title: String,
     /// `created`, `edited` or `deleted`.

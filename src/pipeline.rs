@@ -7,6 +7,8 @@
 
 mod queued;
 
+pub use queued::Origin;
+
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
@@ -84,9 +86,20 @@ pub fn ready<'a>(renderer: &Renderer, stored: &'a str, platform: Platform) -> Re
         Ok(q) => q,
         Err(e) => return Ready::Unreadable(format!("cannot read the queued event: {e}")),
     };
-    let ctx = EventContext::new(&q.event, q.payload);
+    let mut event = match crate::sources::parse_stored(
+        q.kind,
+        &q.source,
+        &q.delivery,
+        &q.headers,
+        q.payload.get().as_bytes(),
+    ) {
+        Ok(event) => event,
+        Err(e) => return Ready::Unreadable(format!("cannot parse the queued event again: {e}")),
+    };
+    let payload = std::mem::take(&mut event.payload);
+    let ctx = EventContext::new(&event, payload);
     let card = renderer.render_in(platform, &q.set, &ctx);
-    let card = q.part.cut(card, &q.event, platform);
+    let card = q.part.cut(card, &event, platform);
     if card.is_empty() {
         return Ready::Nothing;
     }
@@ -199,15 +212,20 @@ impl Pipeline {
 
     /// Routes `event` and makes each target's messages as the outbox keeps
     /// them, unrendered: the lane worker renders each when it sends (see
-    /// [`ready`]). `payload` is the event's payload and `payload_json` its
-    /// JSON text ([`payload_json`]).
-    pub fn queue(&self, event: &Event, payload: &Value, payload_json: &str) -> Vec<Routed> {
+    /// [`ready`]). `payload` is the event's payload, `payload_json` its
+    /// JSON text ([`payload_json`]) and `origin` where it came from.
+    pub fn queue(
+        &self,
+        event: &Event,
+        payload: &Value,
+        origin: &Origin,
+        payload_json: &str,
+    ) -> Vec<Routed> {
         let destinations = routing::route(&self.config, event);
         if destinations.is_empty() {
             return Vec::new();
         }
-        // An event of plain strings, numbers and lists always serialises.
-        let event_json = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_string());
+        let origin = origin.members();
         let keys = crate::threads::Keys::of(&self.config, event, payload);
         let mut routed = Vec::with_capacity(destinations.len());
         for destination in destinations {
@@ -226,7 +244,7 @@ impl Pipeline {
                 .iter()
                 .map(|step| NewMessage {
                     lane: lane.clone(),
-                    message: queued::encode(&destination.template, step, &event_json, payload_json),
+                    message: queued::encode(&destination.template, step, &origin, payload_json),
                 })
                 .collect();
             routed.push(Routed {
@@ -241,12 +259,18 @@ impl Pipeline {
     /// Routes `event` and renders each target's messages exactly as their
     /// sinks will post them (through the stored form, as the lane worker
     /// does); the destinations whose template renders nothing come beside
-    /// them. `payload` is the event's raw payload.
-    pub fn plan(&self, event: &Event, payload: Value) -> (Vec<Prepared>, Vec<Destination>) {
+    /// them. `payload` is the event's raw payload and `origin` where it
+    /// came from.
+    pub fn plan(
+        &self,
+        event: &Event,
+        payload: Value,
+        origin: &Origin,
+    ) -> (Vec<Prepared>, Vec<Destination>) {
         let payload_text = serde_json::to_string(&payload).unwrap_or_else(|_| "null".to_string());
         let mut prepared = Vec::new();
         let mut silent = Vec::new();
-        for routed in self.queue(event, &payload, &payload_text) {
+        for routed in self.queue(event, &payload, origin, &payload_text) {
             let Some(sink) = self.config.sinks.get(&routed.destination.target.sink) else {
                 continue;
             };
@@ -327,31 +351,57 @@ mod tests {
     #[test]
     fn a_queued_message_renders_for_the_platform_it_is_sent_on() {
         let r = renderer();
-        let event = Event {
-            source: "gh".into(),
-            kind: "issues.opened".into(),
-            action: "opened".into(),
-            title: "Fix *this* <now>".into(),
-            url: "https://github.com/acme/api/issues/7".into(),
-            number: Some(7),
-            ..Event::default()
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github");
+        let body = std::fs::read(dir.join("issues.opened.1.json")).unwrap();
+        let mut headers = poem::http::HeaderMap::new();
+        headers.insert("x-github-event", "issues".parse().unwrap());
+        headers.insert("x-github-delivery", "d-1".parse().unwrap());
+        headers.insert("x-hub-signature-256", "sha256=00".parse().unwrap());
+        let source = crate::config::SourceConfig {
+            name: "gh".into(),
+            kind: crate::config::SourceKind::Github,
+            secrets: Vec::new(),
+            allow_unsigned: true,
         };
-        let event_json = serde_json::to_string(&event).unwrap();
+        let delivery = crate::sources::Delivery {
+            headers: &headers,
+            query: None,
+            body: &body,
+        };
+        let event = crate::sources::parse(&source, &delivery).unwrap();
+        let origin = Origin::new(&event, source.kind, &headers);
+        // Only the event name is kept: no signature, no delivery header.
+        assert_eq!(
+            origin.headers,
+            [("x-github-event".to_string(), "issues".to_string())]
+        );
         let step = crate::threads::Step {
             thread: None,
             part: crate::threads::Part::Card,
         };
-        let stored = queued::encode("default", &step, &event_json, "{}");
+        let stored = queued::encode(
+            "default",
+            &step,
+            &origin.members(),
+            &payload_json(&body, &event.payload),
+        );
         for platform in [Platform::Slack, Platform::Discord, Platform::Plain] {
             let Ready::Send(card) = ready(&r, &stored, platform) else {
                 panic!("{platform:?}: nothing to send");
             };
             let direct = r.render(platform, "default", &event);
+            assert!(!direct.is_empty());
             assert_eq!(Card::from_stored(&card), direct, "{platform:?}");
         }
         assert!(matches!(
-            ready(&r, r#"{"queued":1,"set":"default","event":"none"}"#, Platform::Slack),
+            ready(&r, r#"{"queued":1,"set":"default","payload":"none"}"#, Platform::Slack),
             Ready::Unreadable(e) if e.starts_with("cannot read the queued event")
+        ));
+        // A payload its parser no longer takes.
+        let wrong = stored.replace("\"kind\":\"github\"", "\"kind\":\"gitlab\"");
+        assert!(matches!(
+            ready(&r, &wrong, Platform::Slack),
+            Ready::Unreadable(e) if e.starts_with("cannot parse the queued event again")
         ));
     }
 }

@@ -221,7 +221,8 @@ async fn deliver(
         return Ok(text(StatusCode::OK, "pong: verified; ping is not routed"));
     }
     let payload_json = crate::pipeline::payload_json(delivery.body, &payload);
-    let routed = pipeline.queue(&event, &payload, &payload_json);
+    let origin = crate::pipeline::Origin::new(&event, source.kind, delivery.headers);
+    let routed = pipeline.queue(&event, &payload, &origin, &payload_json);
     drop(payload);
     if routed.is_empty() {
         log.info("unrouted", None, Some(0));

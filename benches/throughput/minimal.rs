@@ -10,8 +10,8 @@
 //! pages): one writer thread takes every request waiting on its channel,
 //! inserts each in one transaction (a primary key on (source, delivery id)
 //! drops duplicates), commits, and only then answers each: 202 new, 200
-//! duplicate, 401 bad signature. Checkpoints are SQLite's automatic ones,
-//! inside the commit that crosses the threshold.
+//! duplicate, 401 bad signature. Checkpoints run on a thread of their own
+//! every [`CHECKPOINT_EVERY`], off the commit path, as hookbridge's do.
 //!
 //! What it leaves out is what hookbridge is for: routing, rendering,
 //! messages per sink, the outbox, limits, metrics, logs. It runs as its own
@@ -38,6 +38,8 @@ use tokio::sync::oneshot;
 const MAX_BODY: usize = 25 << 20;
 /// Most deliveries committed in one transaction.
 const MAX_BATCH: usize = 512;
+/// How often the checkpoint thread copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// The line the bench looks for on stderr, followed by the address.
 pub const LISTENING: &str = "minimal receiver listening on ";
 
@@ -74,6 +76,20 @@ struct State {
 /// `--minimal-receiver <db>`: serves until killed.
 pub fn main(db: &Path, secret: &str) -> anyhow::Result<()> {
     let conn = open(db).with_context(|| format!("cannot open {}", db.display()))?;
+    let checkpoints = open(db).with_context(|| format!("cannot open {}", db.display()))?;
+    std::thread::Builder::new()
+        .name("sqlite-ckpt".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) =
+                    checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    eprintln!("minimal receiver: checkpoint failed: {e}");
+                }
+            }
+        })
+        .context("cannot start the checkpoint thread")?;
     let (writer, queue) = mpsc::channel();
     std::thread::Builder::new()
         .name("sqlite-writer".into())
@@ -151,6 +167,9 @@ fn open(path: &Path) -> anyhow::Result<Connection> {
         "journal_mode is {mode}, not WAL"
     );
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Checkpoints are the checkpoint thread's, never a commit's.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS deliveries (
              source TEXT NOT NULL,

@@ -2,23 +2,72 @@
 //! the lane worker reads back to render when it sends.
 //!
 //! Stored as one JSON object, `{"queued":1,"set":…,"thread":…,"part":…,
-//! "event":…,"payload":…}`: the template set, what the message does to its
-//! item's thread, which part of the card it sends, the verified event and
-//! its payload (minus any `secret`). The event and payload texts are made
-//! once per delivery and shared by all of its messages; a JSON body is
-//! kept byte for byte. Rows stored by older versions hold a rendered card
-//! (`{"card":1,…}`) or plain text instead, and are sent as they are.
+//! "source":…,"kind":…,"delivery":…,"headers":…,"payload":…}`: the
+//! template set, what the message does to its item's thread, which part of
+//! the card it sends, where the event came from (the [`Origin`]: enough to
+//! parse the payload again, never a secret) and the verified payload
+//! (minus any `secret`), kept byte for byte when the body was that JSON.
+//! The payload is the bulk of a row and is written once per message, not
+//! copied into a second form. Rows stored by older versions hold a rendered
+//! card (`{"card":1,…}`) or plain text instead, and are sent as they are.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::event::Event;
+use crate::config::SourceKind;
 use crate::threads::{Part, Step, Threading};
 
 /// Every queued message starts with this.
 const TAG: &str = "{\"queued\":1,";
 
-/// The small part of a queued message, before the event and payload.
+/// Where a queued message's event came from: what parsing its payload
+/// again takes besides the payload (`sources::parse_stored`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The config's source name.
+    pub source: String,
+    pub kind: SourceKind,
+    /// The delivery id the event was accepted under.
+    pub delivery: String,
+    /// The headers the source's parser reads (`sources::parse_headers`):
+    /// event names only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+}
+
+impl Origin {
+    /// The origin of `event` (parsed from a delivery of a `kind` source
+    /// with these `headers`).
+    pub fn new(
+        event: &crate::event::Event,
+        kind: SourceKind,
+        headers: &poem::http::HeaderMap,
+    ) -> Origin {
+        let headers = crate::sources::parse_headers(kind)
+            .into_iter()
+            .filter_map(|name| {
+                let value = headers.get(name)?.to_str().ok()?;
+                Some((name.to_string(), value.to_string()))
+            })
+            .collect();
+        Origin {
+            source: event.source.clone(),
+            kind,
+            delivery: event.delivery_id.clone(),
+            headers,
+        }
+    }
+
+    /// Its fields as JSON object members, without the braces: made once
+    /// per delivery, shared by its messages.
+    pub fn members(&self) -> String {
+        // Strings and a kind always serialise.
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string());
+        inner(&json).to_string()
+    }
+}
+
+/// The message's own part, before the origin and payload.
 #[derive(Serialize)]
 struct Head<'a> {
     set: &'a str,
@@ -28,22 +77,33 @@ struct Head<'a> {
     part: Part,
 }
 
-/// A queued message read back.
+/// A queued message read back; the payload stays JSON text.
 #[derive(Debug, Deserialize)]
-pub struct Queued {
+pub struct Queued<'a> {
     /// The template set of the route that named the target.
     pub set: String,
     pub thread: Option<Threading>,
     #[serde(default)]
     pub part: Part,
-    pub event: Event,
+    pub source: String,
+    pub kind: SourceKind,
+    pub delivery: String,
     #[serde(default)]
-    pub payload: Value,
+    pub headers: Vec<(String, String)>,
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
 }
 
-/// The stored form of one message of an event: `event_json` is the
-/// event's JSON, `payload_json` its payload's (both valid JSON texts).
-pub fn encode(set: &str, step: &Step, event_json: &str, payload_json: &str) -> String {
+fn inner(object: &str) -> &str {
+    object
+        .strip_prefix('{')
+        .and_then(|h| h.strip_suffix('}'))
+        .unwrap_or_default()
+}
+
+/// The stored form of one message: `origin` is [`Origin::members`] and
+/// `payload_json` the payload's JSON text.
+pub fn encode(set: &str, step: &Step, origin: &str, payload_json: &str) -> String {
     let head = Head {
         set,
         thread: step.thread.as_ref(),
@@ -51,20 +111,17 @@ pub fn encode(set: &str, step: &Step, event_json: &str, payload_json: &str) -> S
     };
     // A struct of strings and enums always serialises.
     let head = serde_json::to_string(&head).unwrap_or_else(|_| "{}".to_string());
-    let inner = head
-        .strip_prefix('{')
-        .and_then(|h| h.strip_suffix('}'))
-        .unwrap_or_default();
+    let head = inner(&head);
     let mut out =
-        String::with_capacity(TAG.len() + inner.len() + event_json.len() + payload_json.len() + 24);
+        String::with_capacity(TAG.len() + head.len() + origin.len() + payload_json.len() + 16);
     out.push_str(TAG);
-    out.push_str(inner);
-    if !inner.is_empty() {
-        out.push(',');
+    for members in [head, origin] {
+        if !members.is_empty() {
+            out.push_str(members);
+            out.push(',');
+        }
     }
-    out.push_str("\"event\":");
-    out.push_str(event_json);
-    out.push_str(",\"payload\":");
+    out.push_str("\"payload\":");
     out.push_str(payload_json);
     out.push('}');
     out
@@ -77,7 +134,7 @@ pub fn is_queued(stored: &str) -> bool {
 }
 
 /// Reads a queued message back.
-pub fn decode(stored: &str) -> Result<Queued, serde_json::Error> {
+pub fn decode(stored: &str) -> Result<Queued<'_>, serde_json::Error> {
     serde_json::from_str(stored)
 }
 
@@ -86,15 +143,17 @@ mod tests {
     use super::*;
     use crate::threads::Op;
 
+    fn origin() -> Origin {
+        Origin {
+            source: "gh".into(),
+            kind: SourceKind::Github,
+            delivery: "d-\"1\"".into(),
+            headers: vec![("x-github-event".into(), "pull_request".into())],
+        }
+    }
+
     #[test]
     fn a_queued_message_reads_back_whole() {
-        let event = Event {
-            kind: "pull_request.opened".into(),
-            title: "Fix \"quotes\" and ünïcode".into(),
-            number: Some(7),
-            labels: vec!["bug".into()],
-            ..Event::default()
-        };
         let step = Step {
             thread: Some(Threading {
                 key: "gh:acme/api#pr-7".into(),
@@ -104,22 +163,19 @@ mod tests {
             }),
             part: Part::Heading,
         };
-        let event_json = serde_json::to_string(&event).unwrap();
-        let stored = encode(
-            "compact",
-            &step,
-            &event_json,
-            r#"{"action":"opened","n":[1,2]}"#,
-        );
+        let payload = r#"{"action":"opened","n":[1,2],"t":"ünï \"q\""}"#;
+        let stored = encode("compact", &step, &origin().members(), payload);
         assert!(is_queued(&stored), "{stored}");
         let q = decode(&stored).unwrap();
         assert_eq!(q.set, "compact");
         assert_eq!(q.thread, step.thread);
         assert_eq!(q.part, Part::Heading);
-        assert_eq!(q.event.title, event.title);
-        assert_eq!(q.event.number, Some(7));
-        assert_eq!(q.event.labels, event.labels);
-        assert_eq!(q.payload["n"][1], 2);
+        let o = origin();
+        assert_eq!(
+            (q.source, q.kind, q.delivery, q.headers),
+            (o.source, o.kind, o.delivery, o.headers)
+        );
+        assert_eq!(q.payload.get(), payload);
     }
 
     #[test]
@@ -128,10 +184,14 @@ mod tests {
             thread: None,
             part: Part::Card,
         };
-        let stored = encode("default", &step, "{}", "{}");
+        let origin = Origin {
+            headers: Vec::new(),
+            ..origin()
+        };
+        let stored = encode("default", &step, &origin.members(), "{}");
         assert_eq!(
             stored,
-            r#"{"queued":1,"set":"default","event":{},"payload":{}}"#
+            r#"{"queued":1,"set":"default","source":"gh","kind":"github","delivery":"d-\"1\"","payload":{}}"#
         );
         assert!(!is_queued(r#"{"card":1,"text":"hi"}"#));
         assert!(!is_queued("plain text of an old row"));

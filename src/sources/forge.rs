@@ -56,6 +56,12 @@ fn headers(kind: SourceKind) -> Headers {
     }
 }
 
+/// The headers [`parse`] reads besides the delivery id: the event names.
+pub(super) fn parse_headers(kind: SourceKind) -> Vec<&'static str> {
+    let h = headers(kind);
+    h.event.iter().chain(h.event_type).copied().collect()
+}
+
 pub(super) fn verify(source: &SourceConfig, d: &Delivery<'_>) -> Result<(), Rejection> {
     let (alg, hex, header) = if source.kind == SourceKind::Github {
         if let Some(v) = d.header("x-hub-signature-256") {

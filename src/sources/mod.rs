@@ -140,17 +140,73 @@ pub fn verify(source: &SourceConfig, delivery: &Delivery<'_>) -> Result<(), Reje
 
 /// Parses a verified delivery into an [`Event`].
 pub fn parse(source: &SourceConfig, delivery: &Delivery<'_>) -> Result<Event, Rejection> {
-    let mut event = match source.kind {
+    parse_as(source.kind, &source.name, delivery)
+}
+
+/// The headers parsing a delivery of `kind` reads, besides its delivery id
+/// and content type: the event names, never a secret. The outbox keeps
+/// them beside the payload so that the lane worker can parse it again
+/// ([`parse_stored`]).
+pub fn parse_headers(kind: SourceKind) -> Vec<&'static str> {
+    match kind {
         SourceKind::Github
         | SourceKind::Gitea
         | SourceKind::Forgejo
         | SourceKind::Gogs
-        | SourceKind::Dagshub => forge::parse(source.kind, delivery)?,
+        | SourceKind::Dagshub => forge::parse_headers(kind),
+        SourceKind::Gitlab => vec!["x-gitlab-event"],
+        SourceKind::Huggingface => Vec::new(),
+    }
+}
+
+/// Parses a payload the outbox kept (its JSON, with the
+/// [`parse_headers`] of its delivery) into the [`Event`] it was accepted
+/// as. Not verified again: it was verified before it was stored.
+pub fn parse_stored(
+    kind: SourceKind,
+    source: &str,
+    delivery_id: &str,
+    headers: &[(String, String)],
+    payload_json: &[u8],
+) -> Result<Event, Rejection> {
+    let mut map = HeaderMap::with_capacity(headers.len() + 1);
+    map.insert(
+        poem::http::header::CONTENT_TYPE,
+        poem::http::HeaderValue::from_static("application/json"),
+    );
+    for (name, value) in headers {
+        let (Ok(name), Ok(value)) = (
+            poem::http::HeaderName::from_bytes(name.as_bytes()),
+            poem::http::HeaderValue::from_str(value),
+        ) else {
+            return Err(Rejection::BadRequest(format!(
+                "stored header `{name}` is not a valid header"
+            )));
+        };
+        map.insert(name, value);
+    }
+    let delivery = Delivery {
+        headers: &map,
+        query: None,
+        body: payload_json,
+    };
+    let mut event = parse_as(kind, source, &delivery)?;
+    event.delivery_id = delivery_id.to_string();
+    Ok(event)
+}
+
+fn parse_as(kind: SourceKind, name: &str, delivery: &Delivery<'_>) -> Result<Event, Rejection> {
+    let mut event = match kind {
+        SourceKind::Github
+        | SourceKind::Gitea
+        | SourceKind::Forgejo
+        | SourceKind::Gogs
+        | SourceKind::Dagshub => forge::parse(kind, delivery)?,
         SourceKind::Gitlab => gitlab::parse(delivery)?,
         SourceKind::Huggingface => huggingface::parse(delivery)?,
     };
-    event.source = source.name.clone();
-    event.source_kind = source.kind.as_str().to_string();
+    event.source = name.to_string();
+    event.source_kind = kind.as_str().to_string();
     if event.delivery_id.is_empty() {
         event.delivery_id = body_hash(delivery.body);
     }

@@ -93,7 +93,8 @@ fn prepare_any(
     let config = &p.config.sources[source];
     let event = sources::parse(config, &delivery)
         .unwrap_or_else(|e| panic!("{source}: parse refused: {e}"));
-    let (prepared, silent) = p.plan(&event, event.payload.clone());
+    let origin = hookbridge::pipeline::Origin::new(&event, config.kind, &headers);
+    let (prepared, silent) = p.plan(&event, event.payload.clone(), &origin);
     let plain = p.renderer.render(Platform::Plain, "default", &event);
     if prepared.is_empty() {
         assert_eq!(

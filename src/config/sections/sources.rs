@@ -75,6 +75,13 @@ impl fmt::Display for SourceKind {
     }
 }
 
+/// As its lowercase name (`"github"`).
+impl serde::Serialize for SourceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// From the lowercase name (`"github"`); any other string is an error
 /// naming it.
 impl<'de> Deserialize<'de> for SourceKind {
