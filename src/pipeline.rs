@@ -86,16 +86,17 @@ pub fn ready<'a>(renderer: &Renderer, stored: &'a str, platform: Platform) -> Re
         Ok(q) => q,
         Err(e) => return Ready::Unreadable(format!("cannot read the queued event: {e}")),
     };
-    let mut event = match crate::sources::parse_stored(
-        q.kind,
-        &q.source,
-        &q.delivery,
-        &q.headers,
-        q.payload.get().as_bytes(),
-    ) {
-        Ok(event) => event,
-        Err(e) => return Ready::Unreadable(format!("cannot parse the queued event again: {e}")),
+    let payload = match q.payload() {
+        Ok(p) => p,
+        Err(e) => return Ready::Unreadable(format!("cannot read the queued event: {e}")),
     };
+    let mut event =
+        match crate::sources::parse_stored(q.kind, &q.source, &q.delivery, &q.headers, &payload) {
+            Ok(event) => event,
+            Err(e) => {
+                return Ready::Unreadable(format!("cannot parse the queued event again: {e}"));
+            }
+        };
     let payload = std::mem::take(&mut event.payload);
     let ctx = EventContext::new(&event, payload);
     let card = renderer.render_in(platform, &q.set, &ctx);
@@ -108,6 +109,16 @@ pub fn ready<'a>(renderer: &Renderer, stored: &'a str, platform: Platform) -> Re
         Some(t) => crate::threads::attach(&stored, t),
         None => stored,
     }))
+}
+
+/// The payload a stored message keeps, as its JSON text; `None` for a
+/// card or text an older version stored.
+pub fn stored_payload(stored: &str) -> Result<Option<Vec<u8>>, String> {
+    if !queued::is_queued(stored) {
+        return Ok(None);
+    }
+    let q = queued::decode(stored).map_err(|e| format!("cannot read the queued event: {e}"))?;
+    q.payload().map(Some)
 }
 
 /// The text the outbox keeps for `payload`: the request body itself when
@@ -226,6 +237,7 @@ impl Pipeline {
             return Vec::new();
         }
         let origin = origin.members();
+        let packed = queued::pack(payload_json);
         let keys = crate::threads::Keys::of(&self.config, event, payload);
         let mut routed = Vec::with_capacity(destinations.len());
         for destination in destinations {
@@ -244,7 +256,7 @@ impl Pipeline {
                 .iter()
                 .map(|step| NewMessage {
                     lane: lane.clone(),
-                    message: queued::encode(&destination.template, step, &origin, payload_json),
+                    message: queued::encode(&destination.template, step, &origin, &packed),
                 })
                 .collect();
             routed.push(Routed {
@@ -383,7 +395,7 @@ mod tests {
             "default",
             &step,
             &origin.members(),
-            &payload_json(&body, &event.payload),
+            &queued::pack(&payload_json(&body, &event.payload)),
         );
         for platform in [Platform::Slack, Platform::Discord, Platform::Plain] {
             let Ready::Send(card) = ready(&r, &stored, platform) else {
@@ -394,7 +406,7 @@ mod tests {
             assert_eq!(Card::from_stored(&card), direct, "{platform:?}");
         }
         assert!(matches!(
-            ready(&r, r#"{"queued":1,"set":"default","payload":"none"}"#, Platform::Slack),
+            ready(&r, r#"{"queued":1,"set":"default","packed":7}"#, Platform::Slack),
             Ready::Unreadable(e) if e.starts_with("cannot read the queued event")
         ));
         // A payload its parser no longer takes.

@@ -555,7 +555,7 @@ async fn migrations_run_once_under_a_lock_and_versions_are_checked() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
     let n: i64 = client
         .query_one("SELECT count(*) FROM hookbridge_schema", &[])
         .await

@@ -9,14 +9,14 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for another connection's lock (the CLI and
 /// the service share the file) before giving up with `SQLITE_BUSY`.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3, V4];
 
 /// Version 1: meta, dedup keys, outbox rows.
 pub(super) const V1: &str = "
@@ -89,6 +89,15 @@ CREATE TABLE thread (
 CREATE INDEX thread_updated_at ON thread (updated_at);
 ";
 
+/// Version 4: messages are queued unrendered (`pipeline::queued`) and
+/// rendered when sent. No table changes; the version is raised so that an
+/// older binary refuses the file instead of posting a queued message's
+/// stored form as text. Rows of older versions stay as they are.
+const V4: &str = "
+INSERT INTO meta (key, value) VALUES ('message_form', 'queued')
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+";
+
 /// Per-connection settings shared by writer and reader connections.
 pub(super) fn configure_common(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -150,7 +159,7 @@ pub(super) fn migrate(conn: &mut Connection, now_ms: i64, upgrade: bool) -> Resu
         tracing::info!(
             from = found,
             to = SCHEMA_VERSION,
-            "upgrading the store schema (rewrites every outbox row once)"
+            "upgrading the store schema"
         );
     }
     if found < SCHEMA_VERSION {

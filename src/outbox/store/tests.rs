@@ -730,7 +730,7 @@ async fn schema_too_new_is_refused() {
     match SqliteStore::open(&db_path(&dir)) {
         Err(StoreError::SchemaTooNew { found, known }) => {
             assert_eq!(found, 99);
-            assert_eq!(known, 3);
+            assert_eq!(known, 4);
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a newer schema was opened"),
@@ -744,7 +744,7 @@ async fn fresh_file_gets_current_schema_small_pages_and_wal() {
     let dir = tempfile::tempdir().unwrap();
     let _store = open(&dir);
     let path = db_path(&dir);
-    assert_eq!(pragma::<i64>(&path, "user_version"), 3);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 4);
     assert_eq!(pragma::<i64>(&path, "page_size"), 4096);
     assert_eq!(pragma::<String>(&path, "journal_mode"), "wal");
 }
@@ -829,7 +829,7 @@ async fn version_1_rows_keep_their_text_after_the_upgrade() {
     let wal = std::fs::metadata(dir.path().join("hookbridge.db-wal")).map_or(0, |m| m.len());
     assert!(wal < 64 * 1024, "WAL of {wal} bytes after the upgrade");
     drop(store);
-    assert_eq!(pragma::<i64>(&path, "user_version"), 3);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 4);
     // An upgraded file keeps its page size.
     assert_eq!(pragma::<i64>(&path, "page_size"), 8192);
 }
@@ -841,7 +841,7 @@ async fn only_the_service_upgrades_an_older_file() {
     write_version_1_file(&path, &[("slack", "pending", r#"{"text":"hi"}"#)]);
     // The command-line tools may run beside an older service: they refuse.
     match SqliteStore::open_without_upgrade(&path) {
-        Err(e @ StoreError::SchemaTooOld { found: 1, known: 3 }) => {
+        Err(e @ StoreError::SchemaTooOld { found: 1, known: 4 }) => {
             let msg = e.to_string();
             assert!(msg.contains("hookbridge serve"), "{msg}");
         }

@@ -9,13 +9,13 @@ use super::super::StoreError;
 use super::pg_error;
 
 /// The schema version this binary writes and understands.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 /// The advisory lock key migrations run under ("hookbrdg").
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6272_6467;
 
 /// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// Version 1: meta, dedup keys, outbox rows, lane leases, replicas, thread ids.
 /// Times are Unix milliseconds (`int8`), as in the SQLite store.
@@ -93,6 +93,14 @@ CREATE INDEX hookbridge_thread_updated_at ON hookbridge_thread (updated_at);
 /// (a CI result, a new state) changes only what it is about.
 const V2: &str = "
 ALTER TABLE hookbridge_thread ADD COLUMN card text;
+";
+
+/// Version 3: messages are queued unrendered and rendered when sent. No
+/// table changes; the version is raised so that an older replica refuses
+/// the database instead of posting a queued message's stored form as text.
+const V3: &str = "
+INSERT INTO hookbridge_meta (key, value) VALUES ('message_form', 'queued')
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 ";
 
 /// The schema version in the database; 0 when it holds no hookbridge store.
