@@ -855,13 +855,13 @@ async fn only_the_service_upgrades_an_older_file() {
     );
     // The service upgrades it; after that the tools open it.
     drop(SqliteStore::open(&path).unwrap());
-    assert_eq!(pragma::<i64>(&path, "user_version"), 3);
+    assert_eq!(pragma::<i64>(&path, "user_version"), 4);
     let store = SqliteStore::open_without_upgrade(&path).unwrap();
     assert_eq!(store.list(None, 10).await.unwrap()[0].message, "hi");
     // A new file is simply created.
     let fresh = dir.path().join("fresh.db");
     drop(SqliteStore::open_without_upgrade(&fresh).unwrap());
-    assert_eq!(pragma::<i64>(&fresh, "user_version"), 3);
+    assert_eq!(pragma::<i64>(&fresh, "user_version"), 4);
 }
 
 /// Thresholds small enough to cross many times in a test.
