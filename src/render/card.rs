@@ -1,7 +1,8 @@
 //! The card: what a template renders, part by part (`text`, `title` +
 //! `url`, `color`, `author`, `body`, `fields`, `footer` + `timestamp`), in
-//! the platform's markup; how it is stored in the outbox (a JSON string,
-//! with plain-text rows of older versions read as text-only cards); and
+//! the platform's markup; its stored form (a JSON string, what the lane
+//! worker hands its sink, and what rows of older versions keep, with their
+//! plain-text rows read as text-only cards); and
 //! the checks every part gets before any platform sees it (URLs http(s)
 //! only, colours from a fixed vocabulary, times normalised to UTC).
 
@@ -105,8 +106,8 @@ impl Card {
             && self.fields.is_empty()
     }
 
-    /// The form the outbox keeps (`NewMessage.message`): the card's JSON
-    /// with `"card":1` first.
+    /// The stored form (what a sink sends, and what rows of older versions
+    /// keep in `NewMessage.message`): the card's JSON with `"card":1` first.
     pub fn to_stored(&self) -> String {
         // A card of plain strings always serialises.
         let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string());

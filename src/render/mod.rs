@@ -205,9 +205,8 @@ impl Renderer {
         )
     }
 
-    /// As [`render`](Self::render), with a context built once per event and
-    /// shared by all of its targets (the request path's form: no copy of
-    /// the payload).
+    /// As [`render`](Self::render), with a context built once (the lane
+    /// worker's form: the payload moved in, not copied).
     pub fn render_in(&self, platform: Platform, set: &str, ctx: &EventContext<'_>) -> Card {
         bound(platform, self.render_unlimited(platform, set, ctx))
     }
@@ -587,7 +586,7 @@ pub struct EventContext<'a> {
 }
 
 impl<'a> EventContext<'a> {
-    /// `payload` is the event's raw payload, handed over (the request path
+    /// `payload` is the event's raw payload, handed over (the lane worker
     /// moves it out of the event rather than copy it).
     pub fn new(event: &'a Event, payload: Json) -> EventContext<'a> {
         let context = serde_json::to_value(event).map(|ev| {

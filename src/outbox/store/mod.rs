@@ -67,12 +67,14 @@ pub struct ThreadState {
 /// Thread ids are kept this long after their last use.
 pub const THREAD_WINDOW_MS: i64 = 90 * 24 * 3600 * 1000;
 
-/// One rendered message to queue.
+/// One message to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub lane: Lane,
-    /// The rendered message text; the sink wraps it in its platform's
-    /// request body when it sends (`render::request_body`).
+    /// The message's stored form: a queued message the lane worker renders
+    /// when it sends (`pipeline::ready`), or a card stored rendered (rows
+    /// of older versions); the sink wraps the card in its platform's
+    /// request body (`render::request_body`).
     pub message: String,
 }
 
@@ -132,7 +134,7 @@ pub struct Row {
     pub kind: String,
     pub repo: String,
     pub lane: Lane,
-    /// The rendered message text.
+    /// The message's stored form (see [`NewMessage::message`]).
     pub message: String,
     pub status: Status,
     pub attempts: u32,
