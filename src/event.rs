@@ -105,6 +105,10 @@ pub struct Event {
     /// The raw payload, minus any `secret` field some forges put in it.
     #[serde(skip)]
     pub payload: serde_json::Value,
+    /// A `secret` field was taken out of the payload: the body's bytes are
+    /// not the payload's (the outbox then keeps the payload written anew).
+    #[serde(skip)]
+    pub payload_redacted: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]

@@ -121,18 +121,18 @@ pub fn stored_payload(stored: &str) -> Result<Option<Vec<u8>>, String> {
     q.payload().map(Some)
 }
 
-/// The text the outbox keeps for `payload`: the request body itself when
-/// it is the payload's JSON with nothing taken out (no copy, no second
-/// serialisation), else the payload serialised.
-pub fn payload_json<'a>(body: &'a [u8], payload: &Value) -> Cow<'a, str> {
-    let starts_as_object = body
+/// The text the outbox keeps for `payload`, parsed from `body`: the body
+/// itself when it is the payload's JSON with nothing taken out (no copy,
+/// no second serialisation), else the payload serialised. `redacted`: a
+/// `secret` was taken out of it ([`Event::payload_redacted`]).
+pub fn payload_json<'a>(body: &'a [u8], payload: &Value, redacted: bool) -> Cow<'a, str> {
+    // A form body (`payload=…`) never starts with `{`.
+    let is_json_object = body
         .iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{');
-    // A body naming `"secret"` anywhere may have had one taken out.
-    let may_hold_secret = memchr::memmem::find(body, b"\"secret\"").is_some();
-    if starts_as_object
-        && !may_hold_secret
+    if is_json_object
+        && !redacted
         && let Ok(text) = std::str::from_utf8(body)
     {
         return Cow::Borrowed(text);
@@ -324,9 +324,12 @@ mod tests {
     fn a_json_body_is_stored_as_it_came() {
         let body = br#" {"action":"opened","n":1}"#;
         let payload = json!({"action": "opened", "n": 1});
-        assert!(matches!(payload_json(body, &payload), Cow::Borrowed(_)));
+        assert!(matches!(
+            payload_json(body, &payload, false),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(
-            payload_json(body, &payload),
+            payload_json(body, &payload, false),
             r#" {"action":"opened","n":1}"#
         );
     }
@@ -339,10 +342,34 @@ mod tests {
             &br#"{"action":"opened","secret":"hunter2"}"#[..],
             b"payload=%7B%22action%22%3A%22opened%22%7D",
         ] {
-            let stored = payload_json(body, &payload);
+            let stored = payload_json(body, &payload, body.starts_with(b"{"));
             assert!(matches!(stored, Cow::Owned(_)));
             assert_eq!(stored, r#"{"action":"opened"}"#);
         }
+    }
+
+    #[test]
+    fn a_secret_however_written_is_never_kept() {
+        let mut headers = poem::http::HeaderMap::new();
+        headers.insert("x-github-event", "push".parse().unwrap());
+        let source = crate::config::SourceConfig {
+            name: "gh".into(),
+            kind: crate::config::SourceKind::Github,
+            secrets: Vec::new(),
+            allow_unsigned: true,
+        };
+        // `\u0065` is `e`: the key is `secret`, though no `"secret"` is in the bytes.
+        let body = br#"{"ref":"refs/heads/main","secr\u0065t":"hunter2","repository":{"full_name":"a/b"}}"#;
+        let delivery = crate::sources::Delivery {
+            headers: &headers,
+            query: None,
+            body,
+        };
+        let event = crate::sources::parse(&source, &delivery).unwrap();
+        assert!(event.payload_redacted);
+        let kept = payload_json(body, &event.payload, event.payload_redacted);
+        assert!(!kept.contains("hunter2"), "{kept}");
+        assert!(kept.contains("refs/heads/main"), "{kept}");
     }
 
     fn renderer() -> Renderer {
@@ -395,7 +422,7 @@ mod tests {
             "default",
             &step,
             &origin.members(),
-            &queued::pack(&payload_json(&body, &event.payload)),
+            &queued::pack(&payload_json(&body, &event.payload, event.payload_redacted)),
         );
         for platform in [Platform::Slack, Platform::Discord, Platform::Plain] {
             let Ready::Send(card) = ready(&r, &stored, platform) else {

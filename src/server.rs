@@ -220,7 +220,8 @@ async fn deliver(
         log.info("ping", None, None);
         return Ok(text(StatusCode::OK, "pong: verified; ping is not routed"));
     }
-    let payload_json = crate::pipeline::payload_json(delivery.body, &payload);
+    let payload_json =
+        crate::pipeline::payload_json(delivery.body, &payload, event.payload_redacted);
     let origin = crate::pipeline::Origin::new(&event, source.kind, delivery.headers);
     let routed = pipeline.queue(&event, &payload, &origin, &payload_json);
     drop(payload);

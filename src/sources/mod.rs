@@ -212,7 +212,7 @@ fn parse_as(kind: SourceKind, name: &str, delivery: &Delivery<'_>) -> Result<Eve
     }
     // Old Gogs/Gitea payloads carry the webhook secret: never keep it.
     if let Value::Object(map) = &mut event.payload {
-        map.remove("secret");
+        event.payload_redacted = map.remove("secret").is_some();
     }
     Ok(event)
 }
