@@ -105,10 +105,12 @@ pub struct Event {
     /// The raw payload, minus any `secret` field some forges put in it.
     #[serde(skip)]
     pub payload: serde_json::Value,
-    /// A `secret` field was taken out of the payload: the body's bytes are
-    /// not the payload's (the outbox then keeps the payload written anew).
+    /// The request body is the payload's JSON text as it is: the body was
+    /// read as JSON (not a form) and nothing (no `secret`) was taken out.
+    /// The outbox then keeps the body's bytes; else the payload written
+    /// anew.
     #[serde(skip)]
-    pub payload_redacted: bool,
+    pub body_is_payload: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]

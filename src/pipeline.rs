@@ -122,19 +122,11 @@ pub fn stored_payload(stored: &str) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// The text the outbox keeps for `payload`, parsed from `body`: the body
-/// itself when it is the payload's JSON with nothing taken out (no copy,
-/// no second serialisation), else the payload serialised. `redacted`: a
-/// `secret` was taken out of it ([`Event::payload_redacted`]).
-pub fn payload_json<'a>(body: &'a [u8], payload: &Value, redacted: bool) -> Cow<'a, str> {
-    // A form body (`payload=…`) never starts with `{`.
-    let is_json_object = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{');
-    if is_json_object
-        && !redacted
-        && let Ok(text) = std::str::from_utf8(body)
-    {
+/// itself when it is the payload's JSON as it is (`body_is_payload`, see
+/// [`Event::body_is_payload`]: no copy, no second serialisation), else the
+/// payload serialised.
+pub fn payload_json<'a>(body: &'a [u8], payload: &Value, body_is_payload: bool) -> Cow<'a, str> {
+    if body_is_payload && let Ok(text) = std::str::from_utf8(body) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(serde_json::to_string(payload).unwrap_or_else(|_| "null".to_string()))
@@ -325,11 +317,11 @@ mod tests {
         let body = br#" {"action":"opened","n":1}"#;
         let payload = json!({"action": "opened", "n": 1});
         assert!(matches!(
-            payload_json(body, &payload, false),
+            payload_json(body, &payload, true),
             Cow::Borrowed(_)
         ));
         assert_eq!(
-            payload_json(body, &payload, false),
+            payload_json(body, &payload, true),
             r#" {"action":"opened","n":1}"#
         );
     }
@@ -342,7 +334,7 @@ mod tests {
             &br#"{"action":"opened","secret":"hunter2"}"#[..],
             b"payload=%7B%22action%22%3A%22opened%22%7D",
         ] {
-            let stored = payload_json(body, &payload, body.starts_with(b"{"));
+            let stored = payload_json(body, &payload, false);
             assert!(matches!(stored, Cow::Owned(_)));
             assert_eq!(stored, r#"{"action":"opened"}"#);
         }
@@ -366,10 +358,56 @@ mod tests {
             body,
         };
         let event = crate::sources::parse(&source, &delivery).unwrap();
-        assert!(event.payload_redacted);
-        let kept = payload_json(body, &event.payload, event.payload_redacted);
+        assert!(!event.body_is_payload);
+        let kept = payload_json(body, &event.payload, event.body_is_payload);
         assert!(!kept.contains("hunter2"), "{kept}");
         assert!(kept.contains("refs/heads/main"), "{kept}");
+    }
+
+    #[test]
+    fn a_form_body_is_never_kept_as_the_payload_even_when_it_looks_like_json() {
+        let mut headers = poem::http::HeaderMap::new();
+        headers.insert("x-github-event", "issues".parse().unwrap());
+        headers.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let source = crate::config::SourceConfig {
+            name: "gh".into(),
+            kind: crate::config::SourceKind::Github,
+            secrets: Vec::new(),
+            allow_unsigned: true,
+        };
+        // The form's `payload` is one object; read as JSON, the body is another.
+        let real = r#"{"action":"opened","issue":{"number":1},"repository":{"full_name":"a/b"}}"#;
+        let form: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", real)
+            .finish();
+        let body = format!(
+            r#"{{"z":"&{form}&","action":"deleted","issue":{{"number":9}},"repository":{{"full_name":"evil/other"}}}}"#
+        );
+        let delivery = crate::sources::Delivery {
+            headers: &headers,
+            query: None,
+            body: body.as_bytes(),
+        };
+        let event = crate::sources::parse(&source, &delivery).unwrap();
+        assert_eq!(event.repo.key, "a/b");
+        assert!(!event.body_is_payload);
+        let kept = payload_json(body.as_bytes(), &event.payload, event.body_is_payload);
+        assert!(!kept.contains("evil/other"), "{kept}");
+        let again = crate::sources::parse_stored(
+            source.kind,
+            "gh",
+            "d-1",
+            &[("x-github-event".into(), "issues".into())],
+            kept.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            (again.kind.as_str(), again.repo.key.as_str(), again.number),
+            ("issues.opened", "a/b", Some(1))
+        );
     }
 
     fn renderer() -> Renderer {
@@ -422,7 +460,7 @@ mod tests {
             "default",
             &step,
             &origin.members(),
-            &queued::pack(&payload_json(&body, &event.payload, event.payload_redacted)),
+            &queued::pack(&payload_json(&body, &event.payload, event.body_is_payload)),
         );
         for platform in [Platform::Slack, Platform::Discord, Platform::Plain] {
             let Ready::Send(card) = ready(&r, &stored, platform) else {

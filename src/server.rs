@@ -221,7 +221,7 @@ async fn deliver(
         return Ok(text(StatusCode::OK, "pong: verified; ping is not routed"));
     }
     let payload_json =
-        crate::pipeline::payload_json(delivery.body, &payload, event.payload_redacted);
+        crate::pipeline::payload_json(delivery.body, &payload, event.body_is_payload);
     let origin = crate::pipeline::Origin::new(&event, source.kind, delivery.headers);
     let routed = pipeline.queue(&event, &payload, &origin, &payload_json);
     drop(payload);

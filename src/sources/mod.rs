@@ -211,9 +211,11 @@ fn parse_as(kind: SourceKind, name: &str, delivery: &Delivery<'_>) -> Result<Eve
         event.delivery_id = body_hash(delivery.body);
     }
     // Old Gogs/Gitea payloads carry the webhook secret: never keep it.
-    if let Value::Object(map) = &mut event.payload {
-        event.payload_redacted = map.remove("secret").is_some();
-    }
+    let redacted = match &mut event.payload {
+        Value::Object(map) => map.remove("secret").is_some(),
+        _ => false,
+    };
+    event.body_is_payload = !redacted && reads_as_json(media_type(delivery).as_deref());
     Ok(event)
 }
 
@@ -234,13 +236,21 @@ fn media_type(delivery: &Delivery<'_>) -> Option<String> {
     })
 }
 
+/// True for the media types whose body is read as the JSON payload itself
+/// (not a form carrying it in `payload=`).
+fn reads_as_json(media: Option<&str>) -> bool {
+    match media {
+        None | Some("application/json") | Some("") => true,
+        Some(m) => m.ends_with("+json"),
+    }
+}
+
 /// Decodes a JSON body, or a form body with the JSON in `payload=` when
 /// `form_ok`. The body must be a JSON object.
 fn decode_body(delivery: &Delivery<'_>, form_ok: bool) -> Result<Value, Rejection> {
     let media = media_type(delivery);
     let text: std::borrow::Cow<'_, str> = match media.as_deref() {
-        None | Some("application/json") | Some("") => utf8(delivery.body)?.into(),
-        Some(m) if m.ends_with("+json") => utf8(delivery.body)?.into(),
+        m if reads_as_json(m) => utf8(delivery.body)?.into(),
         // Form decoding yields text already (invalid bytes become U+FFFD).
         Some("application/x-www-form-urlencoded") if form_ok => {
             match form_urlencoded::parse(delivery.body).find(|(k, _)| k == "payload") {
@@ -252,9 +262,10 @@ fn decode_body(delivery: &Delivery<'_>, form_ok: bool) -> Result<Value, Rejectio
                 }
             }
         }
-        Some(other) => {
+        other => {
             return Err(Rejection::UnsupportedMediaType(format!(
-                "content type `{other}` is not sent by this source; configure the webhook to send application/json"
+                "content type `{}` is not sent by this source; configure the webhook to send application/json",
+                other.unwrap_or_default()
             )));
         }
     };
