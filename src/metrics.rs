@@ -11,6 +11,9 @@ pub const MESSAGES_ROUTED: &str = "hookbridge_messages_routed_total";
 pub const MESSAGES_SENT: &str = "hookbridge_messages_sent_total";
 /// Sends that will be tried again: 429, 5xx, timeouts (label `sink`).
 pub const MESSAGES_RETRIED: &str = "hookbridge_messages_retried_total";
+/// Messages whose template rendered nothing when their turn came: marked
+/// sent, nothing posted (label `sink`).
+pub const MESSAGES_EMPTY: &str = "hookbridge_messages_empty_total";
 /// Messages given up (label `sink`).
 pub const MESSAGES_DEAD: &str = "hookbridge_messages_dead_total";
 /// Pending messages per sink (label `sink`).

@@ -25,7 +25,7 @@ pub use pattern::{Pattern, PatternSet};
 pub use secret::Secret;
 pub use sections::delivery::DeliveryConfig;
 pub use sections::routes::{Route, Target};
-pub use sections::server::{DEFAULT_MAX_BODY_BYTES, ServerConfig};
+pub use sections::server::{DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT, ServerConfig};
 pub use sections::sinks::{SinkConfig, SinkKind};
 pub use sections::sources::{SourceConfig, SourceKind};
 pub use sections::store::StoreConfig;

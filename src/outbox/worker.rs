@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::store::{Lane, Row, RowId, Store, StoreError, ThreadIds, ThreadState, Verdict};
@@ -57,6 +57,9 @@ const MIN_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
 /// minutes); successful sends keep their own pace.
 const MIN_GAP_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
+/// How many messages are parsed and rendered at once, across all lanes.
+const RENDERS_AT_ONCE: usize = 1;
+
 /// The sinks workers post through, by name; swapped on reload.
 pub type SinkMap = HashMap<String, Arc<Sink>>;
 
@@ -67,6 +70,10 @@ pub struct Outbox {
     delivery: ArcSwap<DeliveryConfig>,
     /// The templates messages are rendered with when they are sent.
     renderer: ArcSwap<Renderer>,
+    /// Renders run off the async threads, [`RENDERS_AT_ONCE`] at a time: a
+    /// large payload parsed and rendered for several lanes at once must
+    /// not hold up accepting.
+    renders: Arc<Semaphore>,
     lanes: Mutex<HashMap<Lane, Arc<Notify>>>,
     tasks: Mutex<JoinSet<()>>,
     stop_tx: watch::Sender<bool>,
@@ -101,6 +108,7 @@ impl Outbox {
             sinks: ArcSwap::from_pointee(sinks),
             delivery: ArcSwap::from_pointee(delivery),
             renderer: ArcSwap::new(renderer),
+            renders: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
             lanes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
             stop_tx,
@@ -316,9 +324,15 @@ impl LaneWorker {
                 }
                 continue;
             };
-            let message = match self.render(&row, &sink) {
+            let Some(ready) = self.render(&row, &sink).await else {
+                // the runtime is stopping
+                continue;
+            };
+            let message = match ready {
                 Ready::Send(message) => message.into_owned(),
                 Ready::Nothing => {
+                    metrics::counter!(crate::metrics::MESSAGES_EMPTY, "sink" => self.lane.sink.clone())
+                        .increment(1);
                     tracing::info!(id = row.id, sink = %self.lane.sink, channel = %self.lane.channel,
                         "the template renders nothing for this event; nothing posted");
                     if self.record(&row, Verdict::Sent).await {
@@ -398,18 +412,35 @@ impl LaneWorker {
     }
 
     /// `row` rendered for `sink` with the current templates (kept while
-    /// the row waits for its turn, until the templates change).
-    fn render(&mut self, row: &Row, sink: &Sink) -> Ready<'static> {
+    /// the row waits for its turn, until the templates change), on a
+    /// blocking thread. `None` when the runtime is stopping.
+    async fn render(&mut self, row: &Row, sink: &Sink) -> Option<Ready<'static>> {
         let renderer = self.outbox.renderer.load_full();
         if let Some((id, with, ready)) = &self.rendered
             && *id == row.id
             && Arc::ptr_eq(with, &renderer)
         {
-            return ready.clone();
+            return Some(ready.clone());
         }
-        let ready = ready(&renderer, &row.message, sink.platform()).into_owned();
+        let permit = self.outbox.renders.clone().acquire_owned().await.ok()?;
+        let stored = row.message.clone();
+        let platform = sink.platform();
+        let with = renderer.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            ready(&with, &stored, platform).into_owned()
+        })
+        .await;
+        let ready = match done {
+            Ok(ready) => ready,
+            Err(e) if e.is_panic() => {
+                tracing::error!(id = row.id, sink = %self.lane.sink, "rendering this message panicked");
+                Ready::Unreadable("rendering this message failed (a panic; see the log)".into())
+            }
+            Err(_) => return None,
+        };
         self.rendered = Some((row.id, renderer, ready.clone()));
-        ready
+        Some(ready)
     }
 
     /// Posts `message`, the card of `row`, and decides what becomes of it.

@@ -25,10 +25,11 @@ use crate::threads::{Part, Step, Threading};
 /// Every queued message starts with this.
 const TAG: &str = "{\"queued\":1,";
 
-/// The largest payload a packed one may unpack to: more than any body the
-/// service takes (`max_body_bytes` is at most 25 MiB), so a damaged row
-/// cannot make the worker allocate without bound.
-const MAX_UNPACKED: usize = 64 << 20;
+/// The largest payload a packed one may unpack to: twice the largest body
+/// the service can be set to take (a payload written anew may be longer
+/// than its body), so a damaged row cannot make the worker allocate
+/// without bound.
+const MAX_UNPACKED: usize = 2 * crate::config::MAX_BODY_BYTES_LIMIT as usize;
 
 /// Where a queued message's event came from: what parsing its payload
 /// again takes besides the payload (`sources::parse_stored`).

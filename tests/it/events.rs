@@ -92,11 +92,11 @@ to = ["slack:#eng"]
     );
     assert!(slack_text(&got[1]).contains("opened issue #2"));
     let after = rows(&svc).await;
-    assert!(
-        after
-            .iter()
-            .filter(|r| r.kind == "delete")
-            .all(|r| r.status == Status::Sent && r.attempts == 1),
+    let deletes: Vec<&Row> = after.iter().filter(|r| r.kind == "delete").collect();
+    assert_eq!(deletes.len(), 1, "{after:#?}");
+    assert_eq!(
+        (deletes[0].status, deletes[0].attempts),
+        (Status::Sent, 1),
         "{after:#?}"
     );
     svc.stop().await;

@@ -12,7 +12,7 @@ use crate::config::context::Ctx;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 /// Largest `max_body_bytes` accepted: 1 GiB.
-const MAX_BODY_BYTES_LIMIT: i64 = 1 << 30;
+pub const MAX_BODY_BYTES_LIMIT: i64 = 1 << 30;
 
 /// `[server]` as written.
 #[derive(Deserialize)]
