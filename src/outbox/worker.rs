@@ -166,6 +166,7 @@ impl Outbox {
             stop: self.stop_tx.subscribe(),
             due: None,
             keep: Vec::new(),
+            posted: None,
             rendered: None,
         };
         self.tasks
@@ -224,6 +225,9 @@ struct LaneWorker {
     due: Option<(RowId, i64, Instant)>,
     /// Thread ids learnt by the send in hand, kept with its `sent`.
     keep: Vec<(String, ThreadState)>,
+    /// The card the send in hand posts, when it was rendered from a queued
+    /// message: kept in the row in its place once sent.
+    posted: Option<String>,
     /// The head row as rendered, and the templates it was rendered with:
     /// a head that waits for its turn is rendered once.
     rendered: Option<(RowId, Arc<Renderer>, Ready<'static>)>,
@@ -278,6 +282,8 @@ impl LaneWorker {
             if *self.stop.borrow() {
                 return;
             }
+            // what a previous turn posted is never recorded for another row
+            self.posted = None;
             let row = match store.head(&self.lane).await {
                 Ok(Some(row)) => row,
                 Ok(None) => {
@@ -364,6 +370,7 @@ impl LaneWorker {
             // Several replicas: a send still in flight when this replica's
             // lease on the lane runs out is cut off; the lane's new owner
             // sends the row.
+            self.posted = (message != row.message).then(|| message.clone());
             let verdict = tokio::select! {
                 biased; // a lease already gone: the send does not start
                 () = leases.lost(&lane) => {
@@ -721,9 +728,15 @@ impl LaneWorker {
         let mut journaled = false;
         let mut stopping: Option<Instant> = None;
         let keep = std::mem::take(&mut self.keep);
+        let posted = self.posted.take();
         loop {
-            let done = match (&verdict, keep.is_empty()) {
-                (Verdict::Sent, false) => store.mark_sent_thread(row.id, &self.lane, &keep).await,
+            let done = match (&verdict, &posted, keep.is_empty()) {
+                (Verdict::Sent, Some(posted), _) => {
+                    store.mark_posted(row.id, posted, &self.lane, &keep).await
+                }
+                (Verdict::Sent, None, false) => {
+                    store.mark_sent_thread(row.id, &self.lane, &keep).await
+                }
                 _ => store.record(row.id, &verdict).await,
             };
             let Err(e) = done else {

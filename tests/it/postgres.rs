@@ -270,6 +270,14 @@ async fn marks_replay_and_listing_work_on_postgres() {
     assert!(replayed.iter().all(|r| r.attempts == 0));
     store.check_writable().await.unwrap();
 
+    // a sent row keeps the card it posted in place of its queued message
+    let head = store.head(&l).await.unwrap().unwrap();
+    let posted = r#"{"card":1,"text":"posted ✓"}"#;
+    store.mark_posted(head.id, posted, &l, &[]).await.unwrap();
+    let sent = store.list(Some(Status::Sent), 10).await.unwrap();
+    let row = sent.iter().find(|r| r.id == head.id).unwrap();
+    assert_eq!((row.message.as_str(), row.attempts), (posted, 1));
+
     // marking a row that does not exist says so
     let e = store.mark_sent(123_456_789).await.unwrap_err();
     assert!(e.to_string().contains("no outbox row"), "{e}");

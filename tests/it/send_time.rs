@@ -93,6 +93,33 @@ async fn render_shows_exactly_what_the_platforms_get() {
         expected.extend(bodies.into_iter().map(|b| (rel, b)));
     }
     let got = standin.wait_for(expected.len()).await;
+    // Each sent row keeps the card it posted, not the payload: drawn as
+    // its sink draws it, it is one of the bodies the platforms received.
+    let store = svc.store();
+    eventually(10, "every row sent", || async {
+        store
+            .list(Some(Status::Pending), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let received: Vec<Value> = got.iter().map(|r| r.json()).collect();
+    for row in store.list(None, 100).await.unwrap() {
+        assert_eq!(row.status, Status::Sent, "{row:?}");
+        assert_eq!(
+            hookbridge::pipeline::stored_payload(&row.message),
+            Ok(None),
+            "{}",
+            row.message
+        );
+        let (platform, channel) = match row.lane.sink.as_str() {
+            "slack" => (hookbridge::render::Platform::Slack, Some("#eng")),
+            _ => (hookbridge::render::Platform::Discord, None),
+        };
+        let body = hookbridge::render::request_body(platform, channel, &row.message);
+        assert!(received.contains(&body), "{body:#}");
+    }
     for platform in [Platform::Slack, Platform::Discord] {
         let sent: Vec<Value> = got
             .iter()
@@ -162,6 +189,11 @@ async fn a_reload_reaches_messages_already_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_secret_is_never_stored() {
     let standin = StandIn::start().await;
+    // The platforms fail the first sends: the rows stay queued, with their
+    // payloads, for seconds after the 202.
+    for platform in [Platform::Slack, Platform::Discord] {
+        standin.script(platform, [Behaviour::Status(500), Behaviour::Status(500)]);
+    }
     let svc = Service::start(&config(&standin, "")).await;
     const MARKER: &str = "hunter2-stored-secret-marker";
     let mut payload: Value =
@@ -189,7 +221,6 @@ async fn a_payload_secret_is_never_stored() {
         assert!(payload.get("secret").is_none(), "secret stored: {payload}");
         assert_eq!(payload["issue"], body_sent["issue"]);
     }
-    standin.wait_for(2).await;
     svc.stop().await;
 }
 

@@ -324,6 +324,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError> {
         self.mark_sent(id).await
     }
+    /// As [`Store::mark_sent_thread`], and the row keeps `posted`, the card
+    /// its sink posted (stored form), in place of the queued message it was
+    /// rendered from: a sent row holds what was posted, not its payload.
+    /// (The default, for a store that cannot, keeps the queued message.)
+    async fn mark_posted(
+        &self,
+        id: RowId,
+        _posted: &str,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        self.mark_sent_thread(id, lane, threads).await
+    }
     /// Lanes that have pending rows.
     async fn pending_lanes(&self) -> Result<Vec<Lane>, StoreError>;
     /// Rows, newest first, optionally of one status.

@@ -132,10 +132,12 @@ enum Op {
     MarkSent {
         id: RowId,
     },
-    /// Marks a row sent and keeps thread ids of its lane (may be none:
-    /// then only thread ids are kept, for `id` 0).
+    /// Marks a row sent (keeping `posted` as its message, when given) and
+    /// keeps thread ids of its lane (may be none: then only thread ids are
+    /// kept, for `id` 0).
     Threads {
         id: Option<RowId>,
+        posted: Option<String>,
         lane: Lane,
         threads: Vec<(String, ThreadState)>,
     },
@@ -678,12 +680,19 @@ fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Written, StoreError> {
             )?;
             expect_row(stmt.execute([id])?, *id)
         }
-        Op::Threads { id, lane, threads } => {
+        Op::Threads {
+            id,
+            posted,
+            lane,
+            threads,
+        } => {
             if let Some(id) = id {
                 let mut stmt = conn.prepare_cached(
-                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE id = ?1",
+                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1,
+                            message = coalesce(?2, message)
+                     WHERE id = ?1",
                 )?;
-                expect_row(stmt.execute([id])?, *id)?;
+                expect_row(stmt.execute(params![id, posted])?, *id)?;
             }
             let mut put = conn.prepare_cached(
                 "INSERT INTO thread (sink, channel, thread_key, message_id, thread_id, card, updated_at)
@@ -943,6 +952,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let op = Op::Threads {
             id: None,
+            posted: None,
             lane: lane.clone(),
             threads: threads.to_vec(),
         };
@@ -957,6 +967,23 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let op = Op::Threads {
             id: Some(id),
+            posted: None,
+            lane: lane.clone(),
+            threads: threads.to_vec(),
+        };
+        self.write(op, true).await.map(|_| ())
+    }
+
+    async fn mark_posted(
+        &self,
+        id: RowId,
+        posted: &str,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        let op = Op::Threads {
+            id: Some(id),
+            posted: Some(posted.to_string()),
             lane: lane.clone(),
             threads: threads.to_vec(),
         };

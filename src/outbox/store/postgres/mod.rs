@@ -1023,6 +1023,23 @@ impl Store for PgStore {
         .await
     }
 
+    async fn mark_posted(
+        &self,
+        id: RowId,
+        posted: &str,
+        lane: &Lane,
+        threads: &[(String, ThreadState)],
+    ) -> Result<(), StoreError> {
+        let posted = text(posted);
+        self.mark_keeping(
+            id,
+            "status = 'sent', attempts = o.attempts + 1, message = $4",
+            &[&posted],
+            Some((lane, threads)),
+        )
+        .await
+    }
+
     async fn thread_state(
         &self,
         lane: &Lane,
