@@ -48,9 +48,6 @@ pub struct Prepared {
     pub card: Card,
     /// The message as its sink sends it: lane and the card's stored form.
     pub message: NewMessage,
-    /// Messages sent after it in its lane (edits of its thread's parent),
-    /// rendered; follow-ups that render nothing are left out.
-    pub follow_ups: Vec<NewMessage>,
 }
 
 /// What a stored message becomes when its lane's worker sends it.
@@ -260,10 +257,10 @@ impl Pipeline {
         routed
     }
 
-    /// Routes `event` and renders each target's messages exactly as their
-    /// sinks will post them (through the stored form, as the lane worker
-    /// does); the destinations whose template renders nothing come beside
-    /// them. `payload` is the event's raw payload and `origin` where it
+    /// Routes `event` and renders each target's post exactly as its sink
+    /// will post it (through the stored form, as the lane worker does; the
+    /// follow-ups that edit a thread's parent are cut from the same card);
+    /// the destinations whose template renders nothing come beside them. `payload` is the event's raw payload and `origin` where it
     /// came from.
     pub fn plan(
         &self,
@@ -279,25 +276,22 @@ impl Pipeline {
                 continue;
             };
             let platform = Platform::for_sink(sink.kind);
-            let mut rendered = routed.messages.iter().filter_map(|m| {
-                match ready(&self.renderer, &m.message, platform) {
-                    Ready::Send(stored) => Some(NewMessage {
-                        lane: m.lane.clone(),
-                        message: stored.into_owned(),
-                    }),
-                    Ready::Nothing | Ready::Unreadable(_) => None,
-                }
-            });
-            // The post renders nothing: neither does any follow-up.
-            let Some(message) = rendered.next() else {
+            // The post comes first; when it renders nothing, so does every
+            // follow-up (see `threads::Part::cut`).
+            let post = routed.messages.first();
+            let Some(Ready::Send(stored)) =
+                post.map(|m| ready(&self.renderer, &m.message, platform))
+            else {
                 silent.push(routed.destination);
                 continue;
             };
-            let follow_ups = rendered.collect();
+            let message = NewMessage {
+                lane: routed.lane,
+                message: stored.into_owned(),
+            };
             prepared.push(Prepared {
                 card: Card::from_stored(&message.message),
                 message,
-                follow_ups,
                 destination: routed.destination,
                 sink_kind: sink.kind,
                 platform,

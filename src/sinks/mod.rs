@@ -87,6 +87,7 @@ pub(crate) const MAX_PLATFORM_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// A configured sink, ready to post.
 pub struct Sink {
     name: String,
+    kind: SinkKind,
     client: Client,
     timeout: Duration,
     redactor: Redactor,
@@ -101,12 +102,7 @@ enum Client {
 impl Sink {
     /// The platform whose markup and body this sink posts.
     pub fn platform(&self) -> crate::render::Platform {
-        use crate::render::Platform;
-        match self.client {
-            Client::Slack(_) => Platform::Slack,
-            Client::Discord(_) => Platform::Discord,
-            Client::Stdout => Platform::Plain,
-        }
+        crate::render::Platform::for_sink(self.kind)
     }
 
     /// Builds the client for `cfg`; `timeout` bounds every send.
@@ -118,6 +114,7 @@ impl Sink {
         };
         Ok(Sink {
             name: cfg.name.clone(),
+            kind: cfg.kind,
             client,
             timeout,
             redactor: Redactor::for_sink(cfg),
